@@ -1,0 +1,1 @@
+"""Signing in: the four social providers and local admin passwords."""

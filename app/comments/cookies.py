@@ -1,0 +1,60 @@
+"""The commenter's own cookies: remembered details and the held comments they may see."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Response, current_app, request
+from itsdangerous import BadSignature, URLSafeTimedSerializer
+
+COMMENTER_COOKIE = "parley_commenter"
+HELD_COOKIE = "parley_held"
+ONE_YEAR = 365 * 24 * 3600
+HELD_MAX_AGE = 30 * 24 * 3600
+HELD_MAX = 20
+
+
+def _serializer(salt: str) -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt=salt)
+
+
+def _load(name: str, salt: str, max_age: int) -> Any:
+    raw = request.cookies.get(name)
+    if not raw:
+        return None
+    try:
+        return _serializer(salt).loads(raw, max_age=max_age)
+    except BadSignature:
+        return None
+
+
+def _set(response: Response, name: str, value: Any, salt: str, max_age: int) -> None:
+    response.set_cookie(
+        name, _serializer(salt).dumps(value), max_age=max_age, httponly=True, samesite="Lax",
+        secure=current_app.config.get("SESSION_COOKIE_SECURE", False),
+    )
+
+
+def remembered_commenter() -> dict[str, str] | None:
+    data = _load(COMMENTER_COOKIE, "commenter", ONE_YEAR)
+    return data if isinstance(data, dict) else None
+
+
+def remember_commenter(response: Response, author: str, email: str, url: str,
+                       consent: bool) -> None:
+    """WordPress's "Save my name, email, and website": a one-year cookie only when ticked."""
+    if consent:
+        _set(response, COMMENTER_COOKIE, {"author": author, "email": email, "url": url},
+             "commenter", ONE_YEAR)
+    elif COMMENTER_COOKIE in request.cookies:
+        response.delete_cookie(COMMENTER_COOKIE, httponly=True, samesite="Lax")
+
+
+def held_comment_ids() -> list[int]:
+    data = _load(HELD_COOKIE, "held", HELD_MAX_AGE)
+    return [i for i in data if isinstance(i, int)] if isinstance(data, list) else []
+
+
+def remember_held(response: Response, comment_id: int) -> None:
+    ids = [i for i in held_comment_ids() if i != comment_id][-(HELD_MAX - 1):] + [comment_id]
+    _set(response, HELD_COOKIE, ids, "held", HELD_MAX_AGE)

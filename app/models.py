@@ -1,0 +1,286 @@
+"""Parley's data model: posts, comments, people, their sign-in accounts and the live event log."""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+import sqlalchemy.orm as so
+from flask_login import UserMixin
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from app.extensions import db
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UTCDateTime(sa.types.TypeDecorator):
+    """A timezone-aware UTC datetime on every database (SQLite forgets the zone)."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetimes are not stored; use timezone-aware UTC")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+class CommentStatus(enum.Enum):
+    PENDING = "pending"
+    APPROVED = "approved"
+    SPAM = "spam"
+    TRASH = "trash"
+
+
+class Post(db.Model):
+    __tablename__ = "posts"
+
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    slug: so.Mapped[str] = so.mapped_column(sa.String(200), unique=True)
+    title: so.Mapped[str] = so.mapped_column(sa.String(300))
+    published_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, index=True)
+    byline: so.Mapped[str] = so.mapped_column(sa.String(200), default="")
+    standfirst: so.Mapped[str] = so.mapped_column(sa.Text, default="")
+    body: so.Mapped[str] = so.mapped_column(sa.Text)  # trusted HTML, written by the blog's authors
+    source_line: so.Mapped[str] = so.mapped_column(sa.String(300), default="")
+    like_count: so.Mapped[int] = so.mapped_column(default=0)
+    comments_open: so.Mapped[bool] = so.mapped_column(default=True)
+    created_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
+    updated_at: so.Mapped[datetime] = so.mapped_column(
+        UTCDateTime, default=utcnow, onupdate=utcnow
+    )
+
+    comments: so.WriteOnlyMapped[Comment] = so.relationship(
+        back_populates="post", passive_deletes=True
+    )
+
+    def __repr__(self) -> str:
+        return f"<Post {self.slug}>"
+
+    @staticmethod
+    def latest() -> sa.Select:
+        """The published posts, newest first."""
+        return (
+            sa.select(Post)
+            .where(Post.published_at <= utcnow())
+            .order_by(Post.published_at.desc(), Post.id.desc())
+        )
+
+    @staticmethod
+    def by_permalink(year: int, month: int, day: int, slug: str) -> Post | None:
+        post = db.session.scalar(sa.select(Post).where(Post.slug == slug))
+        if post is None:
+            return None
+        # The date in the URL is the blog's local date, as WordPress builds permalinks.
+        from app.templating import local_time
+
+        local = local_time(post.published_at)
+        if (local.year, local.month, local.day) != (year, month, day):
+            return None
+        return post
+
+    def approved_count(self) -> int:
+        return db.session.scalar(
+            sa.select(sa.func.count(Comment.id)).where(
+                Comment.post_id == self.id, Comment.status == CommentStatus.APPROVED
+            )
+        ) or 0
+
+
+class User(UserMixin, db.Model):
+    __tablename__ = "users"
+
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    name: so.Mapped[str] = so.mapped_column(sa.String(245))
+    email: so.Mapped[str | None] = so.mapped_column(sa.String(254), index=True)
+    email_verified: so.Mapped[bool] = so.mapped_column(default=False)
+    avatar_url: so.Mapped[str | None] = so.mapped_column(sa.String(500))
+    profile_url: so.Mapped[str | None] = so.mapped_column(sa.String(500))
+    password_hash: so.Mapped[str | None] = so.mapped_column(sa.String(256))
+    is_admin: so.Mapped[bool] = so.mapped_column(default=False)
+    created_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
+    last_login_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)
+
+    accounts: so.Mapped[list[OAuthAccount]] = so.relationship(
+        back_populates="user", cascade="all, delete-orphan"
+    )
+
+    def __repr__(self) -> str:
+        return f"<User {self.id} {self.name}>"
+
+    @staticmethod
+    def load(user_id: str) -> User | None:
+        try:
+            return db.session.get(User, int(user_id))
+        except ValueError:
+            return None
+
+    @property
+    def provider_label(self) -> str | None:
+        """The sign-in provider this person uses, as readers call it ("Google")."""
+        from app.auth.providers import PROVIDERS_BY_NAME
+
+        if not self.accounts:
+            return None
+        info = PROVIDERS_BY_NAME.get(self.accounts[-1].provider)
+        return info.label if info else self.accounts[-1].provider
+
+    def set_password(self, password: str) -> None:
+        self.password_hash = generate_password_hash(password, method="scrypt")
+
+    def check_password(self, password: str) -> bool:
+        return bool(self.password_hash) and check_password_hash(self.password_hash, password)
+
+
+class OAuthAccount(db.Model):
+    """A user's identity at a sign-in provider, keyed on (provider, subject) — never on email."""
+
+    __tablename__ = "oauth_accounts"
+    __table_args__ = (sa.UniqueConstraint("provider", "subject"),)
+
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    user_id: so.Mapped[int] = so.mapped_column(
+        sa.ForeignKey("users.id", ondelete="CASCADE"), index=True
+    )
+    provider: so.Mapped[str] = so.mapped_column(sa.String(32))
+    subject: so.Mapped[str] = so.mapped_column(sa.String(255))
+    created_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
+
+    user: so.Mapped[User] = so.relationship(back_populates="accounts")
+
+
+class Comment(db.Model):
+    __tablename__ = "comments"
+    __table_args__ = (sa.Index("ix_comments_post_status_id", "post_id", "status", "id"),)
+
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    post_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("posts.id", ondelete="CASCADE"))
+    parent_id: so.Mapped[int | None] = so.mapped_column(
+        sa.ForeignKey("comments.id", ondelete="SET NULL"), index=True
+    )
+    user_id: so.Mapped[int | None] = so.mapped_column(
+        sa.ForeignKey("users.id", ondelete="SET NULL"), index=True
+    )
+    author_name: so.Mapped[str] = so.mapped_column(sa.String(245))
+    author_email: so.Mapped[str] = so.mapped_column(sa.String(100), default="", index=True)
+    author_url: so.Mapped[str] = so.mapped_column(sa.String(200), default="")
+    content: so.Mapped[str] = so.mapped_column(sa.Text)  # what the author typed
+    content_html: so.Mapped[str] = so.mapped_column(sa.Text)  # sanitised, autop'd, linkified
+    status: so.Mapped[CommentStatus] = so.mapped_column(
+        sa.Enum(CommentStatus, name="comment_status", values_callable=lambda e: [m.value for m in e]),
+        default=CommentStatus.PENDING,
+    )
+    notify: so.Mapped[bool] = so.mapped_column(default=False)
+    ip: so.Mapped[str] = so.mapped_column(sa.String(45), default="", index=True)
+    user_agent: so.Mapped[str] = so.mapped_column(sa.String(255), default="")
+    created_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
+    updated_at: so.Mapped[datetime] = so.mapped_column(
+        UTCDateTime, default=utcnow, onupdate=utcnow
+    )
+
+    post: so.Mapped[Post] = so.relationship(back_populates="comments")
+    user: so.Mapped[User | None] = so.relationship(lazy="joined")
+
+    def __repr__(self) -> str:
+        return f"<Comment {self.id} {self.status.value}>"
+
+    @staticmethod
+    def visible_on(post: Post) -> sa.Select:
+        """What the public sees on *post*: its approved comments, oldest first."""
+        return (
+            sa.select(Comment)
+            .where(Comment.post_id == post.id, Comment.status == CommentStatus.APPROVED)
+            .order_by(Comment.created_at, Comment.id)
+        )
+
+    @property
+    def avatar_url(self) -> str:
+        if self.user is not None and self.user.avatar_url:
+            return self.user.avatar_url
+        return gravatar_url(self.author_email)
+
+    @property
+    def author_link(self) -> str:
+        if self.author_url:
+            return self.author_url
+        if self.user is not None and self.user.profile_url:
+            return self.user.profile_url
+        return ""
+
+    def to_dict(self) -> dict[str, Any]:
+        """The public fields of a comment; emails and IPs never leave the server this way."""
+        from app.templating import format_comment_date
+
+        return {
+            "id": self.id,
+            "post_id": self.post_id,
+            "parent_id": self.parent_id,
+            "author": self.author_name,
+            "author_url": self.author_link or None,
+            "avatar": self.avatar_url,
+            "content_html": self.content_html,
+            "status": self.status.value,
+            "created_at": self.created_at.isoformat(),
+            "date": format_comment_date(self.created_at),
+        }
+
+
+class Event(db.Model):
+    """The durable outbox behind the live stream: written in the change's own transaction."""
+
+    __tablename__ = "events"
+    __table_args__ = (sa.Index("ix_events_post_id_id", "post_id", "id"),)
+
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    post_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("posts.id", ondelete="CASCADE"))
+    kind: so.Mapped[str] = so.mapped_column(sa.String(32))
+    data: so.Mapped[str] = so.mapped_column(sa.Text)  # JSON, already public
+    created_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
+
+    @property
+    def payload(self) -> dict[str, Any]:
+        return json.loads(self.data)
+
+    @staticmethod
+    def since(post_id: int, after: int) -> sa.Select:
+        return (
+            sa.select(Event)
+            .where(Event.post_id == post_id, Event.id > after)
+            .order_by(Event.id)
+        )
+
+    @staticmethod
+    def last_id(post_id: int) -> int:
+        return db.session.scalar(
+            sa.select(sa.func.max(Event.id)).where(Event.post_id == post_id)
+        ) or 0
+
+
+class Setting(db.Model):
+    """A Discussion setting stored in the database (JSON value), edited from the admin."""
+
+    __tablename__ = "settings"
+
+    key: so.Mapped[str] = so.mapped_column(sa.String(64), primary_key=True)
+    value: so.Mapped[str] = so.mapped_column(sa.Text)
+
+
+def gravatar_url(email: str, size: int = 48) -> str:
+    digest = hashlib.md5(email.strip().lower().encode(), usedforsecurity=False).hexdigest()
+    return f"https://www.gravatar.com/avatar/{digest}?s={size}&d=identicon&r=g"

@@ -1,0 +1,54 @@
+"""Jinja filters and globals: dates in the blog's timezone, WordPress's wording."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from flask import Flask, current_app
+
+
+def local_time(value: datetime) -> datetime:
+    """*value* (aware UTC) in the blog's timezone."""
+    return value.astimezone(ZoneInfo(current_app.config["BLOG_TIMEZONE"]))
+
+
+def format_post_date(value: datetime) -> str:
+    """'January 25, 2011'."""
+    local = local_time(value)
+    return f"{local:%B} {local.day}, {local.year}"
+
+
+def format_comment_date(value: datetime) -> str:
+    """'January 25, 2011 at 3:14 pm', WordPress's default comment date."""
+    local = local_time(value)
+    hour = local.hour % 12 or 12
+    return f"{format_post_date(value)} at {hour}:{local:%M} {'am' if local.hour < 12 else 'pm'}"
+
+
+def comments_heading(count: int) -> str:
+    """WordPress.com's heading: 'No comments yet', 'One comment', 'N comments'."""
+    if count == 0:
+        return "No comments yet"
+    if count == 1:
+        return "One comment"
+    return f"{count:,} comments"
+
+
+def register(app: Flask) -> None:
+    app.add_template_filter(format_post_date, "post_date")
+    app.add_template_filter(format_comment_date, "comment_date")
+    app.add_template_filter(comments_heading, "comments_heading")
+    app.add_template_filter(local_time, "local_time")
+
+    @app.context_processor
+    def blog_globals() -> dict:
+        from app.auth.providers import PROVIDERS
+        from app.blog.views import post_url
+
+        return {
+            "blog_title": app.config["BLOG_TITLE"],
+            "blog_tagline": app.config["BLOG_TAGLINE"],
+            "sign_in_providers": PROVIDERS,
+            "post_url": post_url,
+        }
