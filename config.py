@@ -40,6 +40,10 @@ class Config:
         self.SQLALCHEMY_DATABASE_URI = env("DATABASE_URL") or None
         self.REDIS_URL = env("REDIS_URL") or None
         self.REDIS_PREFIX = env("REDIS_PREFIX", "parley:")
+        # How often each process checks the event log for changes no broker announced
+        # (the command line without Redis, a Redis outage), and how often streams send a heartbeat.
+        self.LIVE_POLL_SECONDS = float(env("LIVE_POLL_SECONDS", "2"))
+        self.LIVE_HEARTBEAT_SECONDS = float(env("LIVE_HEARTBEAT_SECONDS", "15"))
         self.BLOG_TITLE = env("BLOG_TITLE", "The Express Tribune Blogs")
         self.BLOG_TAGLINE = env("BLOG_TAGLINE", "News, views and reviews from Pakistan")
         self.BLOG_TIMEZONE = env("BLOG_TIMEZONE", "Asia/Karachi")

@@ -54,6 +54,10 @@ def seed_article() -> tuple[Post, bool]:
 
 
 def register(app: Flask) -> None:
+    from app.comments import cli as comments_cli
+
+    comments_cli.register(app)
+
     @app.cli.command("seed")
     def seed() -> None:
         """Load the article and its existing comment (idempotent)."""

@@ -134,7 +134,7 @@ def _after_commit(session) -> None:
         broker.publish(post_id)
 
 
-def _after_rollback(session) -> None:
+def _after_rollback(session, previous_transaction=None) -> None:
     session.info.pop(_PENDING, None)
     session.info.pop(_LOCKED, None)
 
@@ -360,12 +360,13 @@ def get_hub(app: Flask) -> Hub:
     return hub
 
 
-def stream(app: Flask, post_id: int, last_event_id: int,
-           heartbeat: float = HEARTBEAT_SECONDS) -> Iterator[str]:
+def stream(app: Flask, post_id: int, last_event_id: int) -> Iterator[str]:
     """Yield the Server-Sent Events of *post_id* after *last_event_id*, forever.
 
     No database connection is held while waiting: the backlog is read in a short app context.
     """
+    heartbeat = min(float(app.config.get("LIVE_HEARTBEAT_SECONDS", HEARTBEAT_SECONDS)),
+                    HEARTBEAT_SECONDS)
     hub = get_hub(app)
     subscriber = hub.subscribe(post_id, last_event_id)
     try:

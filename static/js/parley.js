@@ -1,0 +1,266 @@
+/* Parley's article page: the comment form over the JSON API, threaded replies, and live updates.
+   The page works without this script; with it, nothing reloads. No inline script: CSP-friendly. */
+(function () {
+  "use strict";
+
+  var section = document.getElementById("comments");
+  if (!section || !window.fetch) return;
+  var slug = section.getAttribute("data-post-slug");
+  var form = document.getElementById("commentform");
+  var respond = document.getElementById("respond");
+  var list = document.getElementById("commentlist");
+  var announcer = document.getElementById("live-announcer");
+  var notice = document.getElementById("new-comments-notice");
+  var countEl = section.querySelector(".comment-count");
+  var csrfToken = null;
+  var unseen = [];
+
+  function $(id) { return document.getElementById(id); }
+
+  function fragment(html) {
+    var template = document.createElement("template");
+    template.innerHTML = html.trim();
+    return template.content.firstElementChild;
+  }
+
+  function announce(text) {
+    if (!announcer) return;
+    announcer.textContent = "";
+    window.setTimeout(function () { announcer.textContent = text; }, 50);
+  }
+
+  /* --- the reader's own state: CSRF token, saved details, held comments --- */
+  function loadSession() {
+    return fetch("/api/session?post=" + encodeURIComponent(slug), {credentials: "same-origin"})
+      .then(function (r) { return r.json(); })
+      .then(function (state) {
+        csrfToken = state.csrf_token;
+        if (form && state.commenter) {
+          ["author", "email", "url"].forEach(function (name) {
+            var input = form.elements[name];
+            if (input && !input.value && state.commenter[name]) input.value = state.commenter[name];
+          });
+          var consent = $("wp-comment-cookies-consent");
+          if (consent) consent.checked = true;
+        }
+        (state.held || []).forEach(function (c) { place(c, false); });
+        return state;
+      })
+      .catch(function () { /* the form still works without it: the no-JS path */ });
+  }
+
+  /* --- placing a comment in its thread --- */
+  function place(comment, highlight) {
+    var existing = $("li-comment-" + comment.id);
+    var node = fragment(comment.html);
+    if (existing) {
+      var children = existing.querySelector(":scope > ol.children");
+      if (children) node.appendChild(children);
+      existing.replaceWith(node);
+    } else {
+      var container = list;
+      var parent = comment.parent_id ? $("li-comment-" + comment.parent_id) : null;
+      if (parent) {
+        var depth = parseInt(node.getAttribute("data-depth"), 10) || 1;
+        while (parent && parseInt(parent.getAttribute("data-depth"), 10) >= depth) {
+          parent = parent.parentElement.closest("li.comment");
+        }
+        if (parent) {
+          container = parent.querySelector(":scope > ol.children");
+          if (!container) {
+            container = document.createElement("ol");
+            container.className = "children";
+            parent.appendChild(container);
+          }
+        }
+      }
+      var before = document.documentElement.scrollHeight;
+      var above = false;
+      container.appendChild(node);
+      var rect = node.getBoundingClientRect();
+      if (rect.bottom < 0) {  // landed above what the reader is reading: keep their place
+        above = true;
+        window.scrollBy(0, document.documentElement.scrollHeight - before);
+      }
+      if (highlight && above) noteUnseen(node);
+    }
+    if (highlight) {
+      node.classList.add("is-new");
+      window.setTimeout(function () { node.classList.remove("is-new"); }, 3000);
+    }
+    return node;
+  }
+
+  function noteUnseen(node) {
+    if (!notice) return;
+    unseen.push(node);
+    var button = notice.querySelector("button");
+    button.textContent = unseen.length === 1 ? "1 new comment" : unseen.length + " new comments";
+    notice.hidden = false;
+  }
+
+  if (notice) {
+    notice.querySelector("button").addEventListener("click", function () {
+      var first = unseen[0];
+      unseen = [];
+      notice.hidden = true;
+      if (first) first.scrollIntoView({behavior: "smooth", block: "center"});
+    });
+  }
+
+  function setCount(count, text) {
+    if (!countEl) return;
+    countEl.textContent = text;
+    countEl.setAttribute("data-count", count);
+  }
+
+  /* --- threaded replies: the Reply link moves the form under the comment --- */
+  var placeholder = document.createElement("div");
+  placeholder.id = "respond-placeholder";
+  placeholder.hidden = true;
+  if (respond) respond.parentNode.insertBefore(placeholder, respond);
+  var cancel = $("cancel-comment-reply-link");
+
+  function replyTo(commentId) {
+    var body = $("comment-" + commentId);
+    if (!body || !respond) return;
+    body.parentNode.insertBefore(respond, body.nextSibling);
+    $("comment_parent").value = commentId;
+    if (cancel) cancel.hidden = false;
+    $("comment").focus();
+  }
+
+  function cancelReply() {
+    if (!respond) return;
+    placeholder.parentNode.insertBefore(respond, placeholder);
+    $("comment_parent").value = "0";
+    if (cancel) cancel.hidden = true;
+  }
+
+  section.addEventListener("click", function (event) {
+    var link = event.target.closest(".comment-reply-link");
+    if (link) {
+      event.preventDefault();
+      replyTo(link.getAttribute("data-commentid"));
+    }
+  });
+  if (cancel) cancel.addEventListener("click", function (event) {
+    event.preventDefault();
+    cancelReply();
+  });
+
+  /* --- posting through the JSON API --- */
+  function showErrors(body) {
+    var fields = (body && body.fields) || {};
+    ["comment", "author", "email", "url"].forEach(function (name) {
+      var el = $(name + "-error");
+      if (!el) return;
+      el.textContent = fields[name] || "";
+      el.hidden = !fields[name];
+      el.parentNode.classList.toggle("has-error", !!fields[name]);
+    });
+    var general = $("form-error");
+    var shown = Object.keys(fields).some(function (k) { return $(k + "-error"); });
+    general.textContent = shown ? "" : (body && body.message) || "Your comment could not be posted.";
+    general.hidden = shown;
+    general.className = "form-error";
+  }
+
+  function send(payload, retried) {
+    return fetch("/api/posts/" + encodeURIComponent(slug) + "/comments", {
+      method: "POST",
+      credentials: "same-origin",
+      headers: {"Content-Type": "application/json", "X-CSRFToken": csrfToken || ""},
+      body: JSON.stringify(payload)
+    }).then(function (response) {
+      return response.json().then(function (body) {
+        if (response.status === 400 && body.error === "csrf_failed" && !retried) {
+          return loadSession().then(function () { return send(payload, true); });
+        }
+        return {status: response.status, body: body};
+      });
+    });
+  }
+
+  if (form) form.addEventListener("submit", function (event) {
+    event.preventDefault();
+    var submit = $("submit");
+    var payload = {
+      comment: form.elements.comment.value,
+      comment_parent: parseInt(form.elements.comment_parent.value, 10) || 0,
+      subscribe_comments: !!(form.elements.subscribe_comments && form.elements.subscribe_comments.checked),
+      remember: !!($("wp-comment-cookies-consent") && $("wp-comment-cookies-consent").checked)
+    };
+    ["author", "email", "url"].forEach(function (name) {
+      if (form.elements[name]) payload[name] = form.elements[name].value;
+    });
+    submit.disabled = true;
+    send(payload).then(function (result) {
+      submit.disabled = false;
+      if (result.status !== 201) { showErrors(result.body); return; }
+      showErrors({fields: {}, message: ""});
+      $("form-error").hidden = true;
+      var node = place(result.body.comment, true);
+      form.elements.comment.value = "";
+      try { window.sessionStorage.removeItem("parley-draft:" + slug); } catch (e) { /* private mode */ }
+      cancelReply();
+      node.scrollIntoView({block: "center"});
+      announce(result.body.held ? "Your comment is awaiting moderation." : "Your comment was posted.");
+    }).catch(function () {
+      submit.disabled = false;
+      showErrors({message: "The connection failed; your comment is still in the box. Try again."});
+    });
+  });
+
+  /* --- live updates: Server-Sent Events, resumed from the last event id --- */
+  function listen() {
+    if (!window.EventSource) return;
+    var last = section.getAttribute("data-last-event-id") || "0";
+    var source = new EventSource("/api/posts/" + encodeURIComponent(slug) + "/live?last_event_id=" + last);
+    source.addEventListener("comment.created", function (event) {
+      var comment = JSON.parse(event.data);
+      var mine = $("li-comment-" + comment.id);
+      place(comment, !mine || mine.classList.contains("comment-held"));
+      announce("New comment from " + comment.author);
+    });
+    source.addEventListener("comment.updated", function (event) {
+      var comment = JSON.parse(event.data);
+      if ($("li-comment-" + comment.id)) place(comment, true);
+    });
+    source.addEventListener("comment.removed", function (event) {
+      var data = JSON.parse(event.data);
+      var li = $("li-comment-" + data.id);
+      if (!li) return;
+      var children = li.querySelector(":scope > ol.children");
+      if (children) {  // replies stay, as the server shows them once their parent is gone
+        Array.prototype.slice.call(children.children).forEach(function (child) {
+          li.parentNode.insertBefore(child, li);
+        });
+      }
+      li.remove();
+    });
+    source.addEventListener("count", function (event) {
+      var data = JSON.parse(event.data);
+      setCount(data.count, data.text);
+    });
+    source.addEventListener("message", function () {});
+    section.setAttribute("data-live", "connecting");
+    source.addEventListener("open", function () { section.setAttribute("data-live", "open"); });
+    source.addEventListener("error", function () { section.setAttribute("data-live", "reconnecting"); });
+  }
+
+  /* --- avatars: an offline or blocked Gravatar falls back to a local silhouette --- */
+  var fallbackAvatar = "/static/img/avatar.svg";
+  function useFallback(img) {
+    if (img.getAttribute("src") !== fallbackAvatar) img.setAttribute("src", fallbackAvatar);
+  }
+  document.addEventListener("error", function (event) {
+    if (event.target.classList && event.target.classList.contains("avatar")) useFallback(event.target);
+  }, true);
+  Array.prototype.forEach.call(document.querySelectorAll("img.avatar"), function (img) {
+    if (img.complete && img.naturalWidth === 0) useFallback(img);
+  });
+
+  loadSession();
+  listen();
+})();
