@@ -157,3 +157,23 @@ def test_an_offline_avatar_falls_back_without_breaking_the_layout(browser, site)
         "document.querySelector('#li-comment-1 img.avatar').src.endsWith('/static/img/avatar.svg')")
     box = avatar.bounding_box()
     assert box is not None and round(box["width"]) == 48 and round(box["height"]) == 48
+
+
+def test_a_comment_landing_above_the_reader_keeps_their_place_and_shows_a_notice(browser, site):
+    app, server = site
+    page = browser.new_context(viewport={"width": 1000, "height": 400}).new_page()
+    page.goto(server.url + PERMALINK)
+    page.wait_for_selector("#comments[data-live=open]")
+    page.evaluate("document.getElementById('submit').scrollIntoView({block: 'center'})")
+    before = page.evaluate("document.getElementById('submit').getBoundingClientRect().top")
+
+    from tests.test_live import post_comment
+
+    assert post_comment(server.url, "A reply far above you.", comment_parent=1).status_code == 201
+    page.wait_for_selector("#li-comment-1 ol.children li.comment")
+    notice = page.wait_for_selector("#new-comments-notice:not([hidden])")
+    assert notice.text_content().strip() == "1 new comment"
+    after = page.evaluate("document.getElementById('submit').getBoundingClientRect().top")
+    assert abs(after - before) < 2, (before, after)  # what the reader was reading did not move
+    notice.click()
+    page.wait_for_selector("#new-comments-notice", state="hidden")
