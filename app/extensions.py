@@ -1,8 +1,11 @@
-"""Every Flask extension, created unbound; create_app() binds them."""
+"""Every Flask extension, created unbound; create_app() binds them.
+
+(Authlib's OAuth registry is per application, in app/auth/providers.py: it caches clients built
+from the first app's config, which would leak one app's endpoints into another.)
+"""
 
 from __future__ import annotations
 
-from authlib.integrations.flask_client import OAuth
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_login import LoginManager
@@ -16,9 +19,10 @@ class Base(DeclarativeBase):
     pass
 
 
-db = SQLAlchemy(model_class=Base)
+# Objects stay readable after a commit: a reply built after storing a comment must not need the
+# database again (it may have just gone away), and nothing re-reads a row it already holds.
+db = SQLAlchemy(model_class=Base, session_options={"expire_on_commit": False})
 migrate = Migrate()
 login_manager = LoginManager()
 csrf = CSRFProtect()
-oauth = OAuth()
 limiter = Limiter(key_func=get_remote_address, default_limits=[])

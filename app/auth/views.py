@@ -1,0 +1,244 @@
+"""Social sign-in: start at /login/<provider>, come back to /auth/<provider>/callback, POST /logout.
+
+Every way a sign-in can fail ends on the article the reader came from, with a message in the
+comment form and the right status code; the draft they typed is kept by static/js/signin.js.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+import requests
+from authlib.integrations.base_client import MismatchingStateError, OAuthError
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+from flask_login import current_user, login_user, logout_user
+from joserfc.errors import JoseError
+from werkzeug.exceptions import HTTPException
+
+from app.auth import accounts
+from app.auth.providers import (
+    ADAPTERS,
+    PROVIDERS_BY_NAME,
+    Profile,
+    ProfileError,
+    ProviderInfo,
+    client,
+    fetch_raw_profile,
+)
+from app.errors import error_response
+from app.extensions import db
+from app.models import Post, gravatar_url
+
+bp = Blueprint("auth", __name__)
+log = logging.getLogger(__name__)
+
+NEXT_KEY = "parley_signin_next"  # where to land after the round trip; a same-site path
+
+
+@dataclass
+class SignInFailed(Exception):
+    """Why a sign-in did not finish: what the reader is told, the status, what the log says."""
+
+    status: int
+    message: str
+    reason: str
+
+
+def safe_next(target: str | None) -> str | None:
+    """*target* if it is a path on this site (`/…`, not `//host` or `/\\host`), else None."""
+    if not target or not target.startswith("/") or target.startswith(("//", "/\\")):
+        return None
+    if any(ord(c) < 32 or c == "\\" for c in target):
+        return None
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc:
+        return None
+    return parts.path + (f"?{parts.query}" if parts.query else "")  # the fragment is ours to set
+
+
+def _provider_or_404(name: str) -> ProviderInfo:
+    info = PROVIDERS_BY_NAME.get(name)
+    if info is None:
+        abort(404)
+    if not info.enabled:
+        abort(404, f"Signing in with {info.label} is not configured on this site.")
+    return info
+
+
+def _callback_url(provider: str) -> str:
+    """The redirect URI registered at the provider: SITE_URL's when set (behind a proxy)."""
+    path = url_for("auth.callback", provider=provider)
+    site = current_app.config.get("SITE_URL")
+    return f"{site}{path}" if site else url_for("auth.callback", provider=provider, _external=True)
+
+
+@bp.get("/login/<provider>")
+def login(provider: str):
+    """Send the reader to the provider to sign in, remembering the article to come back to."""
+    info = _provider_or_404(provider)
+    next_url = safe_next(request.args.get("next")) or url_for("blog.index")
+    session[NEXT_KEY] = next_url
+    try:
+        # Authlib keeps state, nonce and the PKCE verifier in the session; no token ever is.
+        return client(provider).authorize_redirect(_callback_url(provider))
+    except requests.RequestException as exc:  # Google's discovery document did not load
+        return _failed(info, next_url, _network_failure(info, exc))
+
+
+@bp.get("/auth/<provider>/callback")
+def callback(provider: str):
+    """Finish signing in: exchange the code, read the profile, sign the reader in, go back."""
+    info = _provider_or_404(provider)
+    next_url = safe_next(session.pop(NEXT_KEY, None)) or url_for("blog.index")
+    try:
+        profile = _complete(info)
+    except SignInFailed as failure:
+        return _failed(info, next_url, failure)
+    user, created = accounts.sign_in(profile)
+    login_user(user, remember=True)
+    log.info("sign-in: user %s via %s (%s account)", user.id, provider, "new" if created else "known")
+    return redirect(_landing(next_url), 303)
+
+
+def _complete(info: ProviderInfo) -> Profile:
+    """Run Authlib's half of the callback and the provider's adapter; raise SignInFailed."""
+    oauth_client = client(info.name)
+    try:
+        _refuse_expired_state(info.name)
+        kwargs = {}
+        if info.name == "google":
+            kwargs["claims_options"] = _id_token_claims(oauth_client)
+        token = oauth_client.authorize_access_token(**kwargs)
+        if info.name == "google" and not token.get("userinfo"):
+            raise SignInFailed(400, _UNVERIFIED.format(label=info.label), "no id_token")
+        raw = fetch_raw_profile(info.name, oauth_client, token)
+        return ADAPTERS[info.name](raw)
+    except MismatchingStateError:
+        raise SignInFailed(400, "Your sign-in expired or could not be checked. Please try again.",
+                           "missing, forged or expired state") from None
+    except OAuthError as exc:
+        if exc.error == "access_denied":
+            raise SignInFailed(200, f"Sign-in with {info.label} was cancelled.",
+                               "access_denied (cancelled at the provider)") from None
+        raise SignInFailed(
+            502, f"{info.label} could not sign you in ({exc.error}). Please try again later, "
+                 "or fill in your details to comment as a guest.",
+            f"provider error {exc.error}: {exc.description or ''}".strip()) from None
+    except JoseError as exc:
+        raise SignInFailed(400, _UNVERIFIED.format(label=info.label),
+                           f"id_token rejected: {type(exc).__name__}: {exc}") from None
+    except requests.RequestException as exc:
+        raise _network_failure(info, exc) from None
+    except (ProfileError, ValueError, KeyError, TypeError) as exc:
+        raise SignInFailed(502, f"{info.label} sent a profile we could not read. Please try "
+                                "again later, or comment as a guest.",
+                           f"unusable response: {type(exc).__name__}: {exc}") from None
+
+
+def _refuse_expired_state(provider: str) -> None:
+    """Authlib stamps the state it keeps in the session with an expiry (an hour) but only uses it
+    to tidy up; a state past it is refused here, as Authlib would refuse a missing one."""
+    key = f"_state_{provider}_{request.args.get('state')}"
+    stored = session.get(key)
+    if isinstance(stored, dict) and stored.get("exp", 0) < time.time():
+        session.pop(key, None)
+        raise MismatchingStateError()
+
+
+_UNVERIFIED = ("We could not verify the sign-in {label} sent, so you are not signed in. "
+               "Please try again.")
+
+
+def _id_token_claims(oauth_client) -> dict:
+    """Check the id_token's issuer and audience exactly (Authlib alone accepts a wrong `aud`
+    when `azp` names us). Google writes its issuer both with and without `https://`."""
+    issuer = oauth_client.load_server_metadata().get("issuer") or ""
+    issuers = sorted({issuer, issuer.removeprefix("https://")} - {""})
+    return {"iss": {"essential": True, "values": issuers},
+            "aud": {"essential": True, "value": oauth_client.client_id}}
+
+
+def _network_failure(info: ProviderInfo, exc: requests.RequestException) -> SignInFailed:
+    if isinstance(exc, requests.Timeout):
+        return SignInFailed(504, f"{info.label} did not answer in time. Please try again later, "
+                                 "or comment as a guest.", f"timeout: {exc}")
+    if isinstance(exc, requests.HTTPError) and exc.response is not None:
+        detail = f"HTTP {exc.response.status_code} from {exc.response.url}"
+    else:
+        detail = f"{type(exc).__name__}: {exc}"
+    return SignInFailed(502, f"{info.label} is not answering properly. Please try again later, "
+                             "or comment as a guest.", f"provider unreachable or failing: {detail}")
+
+
+def _failed(info: ProviderInfo, next_url: str, failure: SignInFailed) -> Response:
+    """Log *failure* and show the article the reader came from with the message, in place."""
+    log_at = logging.INFO if failure.status == 200 else logging.WARNING
+    log.log(log_at, "sign-in with %s failed (%s): %s", info.name, failure.status, failure.reason)
+    db.session.rollback()  # nothing half-made survives
+    post = _post_at(next_url)
+    if post is None:
+        response = error_response(failure.status, failure.message)
+    else:
+        from app.blog.views import render_post
+
+        response = render_post(post, status=failure.status, signin_error=failure.message,
+                               signin_return=next_url)
+    # This page is about one reader's sign-in: never cached, never indexed.
+    response.headers["Cache-Control"] = "private, no-store"
+    response.headers["X-Robots-Tag"] = "noindex"
+    return response
+
+
+def _post_at(path: str) -> Post | None:
+    """The post an article path shows (its permalink, or the front page's latest post)."""
+    adapter = current_app.url_map.bind(request.host)
+    try:
+        endpoint, args = adapter.match(urlsplit(path).path, method="GET")
+    except HTTPException:
+        return None
+    if endpoint == "blog.permalink":
+        return Post.by_permalink(**args)
+    if endpoint == "blog.index":
+        return db.session.scalar(Post.latest().limit(1))
+    return None
+
+
+@bp.route("/logout", methods=["GET", "POST"])
+def logout():
+    """POST: sign out and go back; GET: ask first (a GET never signs anyone out)."""
+    next_url = safe_next(request.values.get("next")) or url_for("blog.index")
+    if request.method == "GET":
+        if not current_user.is_authenticated:
+            return redirect(next_url, 303)
+        response = current_app.make_response(
+            render_template("auth/logout.html", next_url=next_url))
+        response.headers["Cache-Control"] = "private, no-store"
+        return response
+    if current_user.is_authenticated:
+        log.info("sign-out: user %s", current_user.id)
+    logout_user()
+    return redirect(_landing(next_url), 303)
+
+
+def _landing(next_url: str) -> str:
+    """Back to *next_url*; on an article, straight to its comment form."""
+    return f"{next_url}#respond" if _post_at(next_url) is not None else next_url
+
+
+@bp.app_template_global()
+def commenter_avatar(user) -> str:
+    """The signed-in reader's picture: their provider's, else their Gravatar."""
+    return user.avatar_url or gravatar_url(user.email or "")

@@ -1,0 +1,124 @@
+"""A real chromium signs in through a local provider (oauth2-mock-server playing Google), finds
+its draft still in the box, and posts a comment under the provider identity."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+import sqlalchemy as sa
+
+from app.commands import seed_article
+from app.extensions import db
+from app.models import Comment, User
+from tests.conftest import make_app, reset_database
+from tests.oauth.servers import LiveServer, NodeServer
+
+pytestmark = [pytest.mark.browser, pytest.mark.node]
+
+PERMALINK = "/2011/01/25/pakistan-russia-agree-to-bury-the-hatchet/"
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+DRAFT = "Both countries have good reasons —\nand this is my draft, kept across the sign-in."
+
+
+@pytest.fixture(scope="module")
+def google():
+    server = NodeServer("mock-provider.mjs", "google", "browser-client", "browser-secret")
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def site(google, tmp_path):
+    live = LiveServer()
+    app = make_app(f"sqlite:///{tmp_path / 'parley.db'}",
+                   GOOGLE_CLIENT_ID="browser-client", GOOGLE_CLIENT_SECRET="browser-secret",
+                   GOOGLE_SERVER_METADATA_URL=f"{google.url}/.well-known/openid-configuration")
+    reset_database(app)
+    with app.app_context():
+        seed_article()
+    live.app = app
+    yield live
+    live.stop()
+    with app.app_context():
+        db.session.remove()
+        db.engine.dispose()
+
+
+@pytest.fixture
+def page():
+    if not shutil.which("chromium") and not shutil.which(CHROMIUM):
+        pytest.skip("SKIPPED LOUDLY: chromium is not installed, so the browser tests cannot run "
+                    "(apt-get install chromium; scripts/test does it as root)")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        context = browser.new_context()
+        page = context.new_page()
+        page.set_default_timeout(15000)
+        yield page
+        context.close()
+        browser.close()
+
+
+def test_sign_in_keeps_the_draft_and_posts_under_the_google_identity(site, page):
+    page.goto(f"{site.url}{PERMALINK}")
+    page.fill("#comment", DRAFT)
+    page.click("#postas-google")
+    page.wait_for_url(f"{site.url}{PERMALINK}#respond")
+    identity = page.locator("#comment-form-identity")
+    assert "You are commenting using your Google account." in identity.inner_text()
+    assert "Ayesha Khan" in identity.inner_text()
+    assert page.locator("#author").count() == 0  # no name or email fields for a signed-in reader
+    assert page.input_value("#comment") == DRAFT
+
+    page.click("#submit")
+    posted = page.locator("#commentlist li.comment", has_text="this is my draft")
+    posted.wait_for()
+    assert "Ayesha Khan" in posted.inner_text()
+    with site.app.app_context():
+        comment = db.session.scalar(sa.select(Comment).where(Comment.user_id.is_not(None)))
+        assert comment.content == DRAFT
+        assert comment.author_name == "Ayesha Khan"
+        assert comment.user.accounts[0].provider == "google"
+
+
+def test_a_cancelled_sign_in_lands_on_the_article_with_the_draft(site, google, page):
+    google.post_next(authorize={"error": "access_denied"})
+    page.goto(f"{site.url}{PERMALINK}")
+    page.fill("#comment", DRAFT)
+    page.click("#postas-google")
+    page.locator("#signin-error").wait_for()
+    assert page.inner_text("#signin-error") == "Sign-in with Google was cancelled."
+    assert page.input_value("#comment") == DRAFT
+    # the address is the article's again, not the callback's
+    page.wait_for_url(f"{site.url}{PERMALINK}#respond")
+    with site.app.app_context():
+        assert db.session.scalar(sa.select(sa.func.count(User.id))) == 0
+
+
+def test_change_shows_the_icons_and_log_out_posts(site, page):
+    page.goto(f"{site.url}{PERMALINK}")
+    page.click("#postas-google")
+    page.wait_for_url(f"{site.url}{PERMALINK}#respond")
+    assert page.is_hidden("#comment-form-nascar")
+    page.click("#comment-form-change")
+    assert page.is_visible("#comment-form-nascar")
+    page.fill("#comment", "kept across a log out too")
+    page.click("#comment-form-logout")
+    page.locator("#email").wait_for()  # the guest form is back
+    assert "Fill in your details below" in page.inner_text("#comment-form-identity")
+    assert page.input_value("#comment") == "kept across a log out too"
+
+
+def test_a_reply_in_progress_comes_back_under_its_comment(site, page):
+    page.goto(f"{site.url}{PERMALINK}")
+    page.click("#li-comment-1 .comment-reply-link")
+    page.fill("#comment", "A reply typed before signing in.")
+    page.click("#postas-google")
+    page.wait_for_url(f"{site.url}{PERMALINK}#respond")
+    assert page.input_value("#comment") == "A reply typed before signing in."
+    assert page.input_value("#comment_parent") == "1"
+    assert page.locator("#li-comment-1 #respond").count() == 1  # the form sits under the comment
