@@ -1,0 +1,365 @@
+"""`flask wxr import|export`: WordPress export files in, WordPress export files out."""
+
+from __future__ import annotations
+
+import re
+import xml.etree.ElementTree as ET
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from app.extensions import db
+from app.models import Comment, CommentStatus, Event, Post
+from app.wxr import clean_post_html
+
+DATA = Path(__file__).resolve().parent / "data"
+WP12 = DATA / "wordpress-1.2.xml"
+WPCOM10 = DATA / "wordpresscom-1.0.xml"
+WP = "{http://wordpress.org/export/1.2/}"
+ARTICLE = "pakistan-russia-agree-to-bury-the-hatchet"
+NOVAYA_GLAVA = "новая-глава"  # the percent-encoded slug of the second post, decoded
+
+
+def run(runner, *args: str):
+    return runner.invoke(args=["wxr", *args])
+
+
+def snapshot(app) -> dict[str, list[tuple[str, ...]]]:
+    """Every row of every table, to compare the database before and after."""
+    with app.app_context():
+        return {
+            table.name: sorted(tuple(repr(v) for v in row)
+                               for row in db.session.execute(sa.select(table)))
+            for table in db.metadata.sorted_tables
+        }
+
+
+def comments_by_wp_id(slug: str) -> dict[int, Comment]:
+    post = db.session.scalar(sa.select(Post).where(Post.slug == slug))
+    rows = db.session.scalars(sa.select(Comment).where(Comment.post_id == post.id))
+    return {c.wp_id: c for c in rows if c.wp_id is not None}
+
+
+def test_import_wordpress_org_12(app, runner):
+    result = run(runner, "import", str(WP12))
+    assert result.exit_code == 0, result.output
+    out = result.stdout
+    assert "Read WXR 1.2 from https://dispatches.example.org." in out
+    assert "Posts: 2 new, 0 already here." in out
+    assert ("Comments: 11 new (8 approved, 1 pending, 1 spam, 1 trash; "
+            "2 of them pingbacks or trackbacks); 0 already here.") in out
+    assert "Replies to a comment that is not in the file, attached to the post: 1." in out
+    assert "1 page: Parley serves posts, not pages" in out
+    assert "1 attachment: media files are not imported" in out
+    assert "1 comment: on a page, which is not imported" in out
+    assert "1 post: status “draft”: only published and scheduled posts are imported" in out
+
+    with app.app_context():
+        chai = db.session.scalar(sa.select(Post).where(Post.slug == "chai-and-chai"))
+        assert chai.title == "Чай & chai: a tale of two teas"  # entities read as WordPress shows them
+        assert chai.byline == "By Ayesha Siddiqa"  # the author's display name, not the login
+        assert chai.standfirst == "Two countries, one word & two drinks."
+        assert chai.published_at == datetime(2024, 2, 15, 8, 30, tzinfo=UTC)
+        assert chai.comments_open
+        # Classic-editor paragraphs become <p>s; the author's markup stays, scripts do not.
+        assert chai.body.startswith("<p>In Moscow they drink <strong>чай</strong>")
+        assert 'class="alignleft size-medium wp-image-104"' in chai.body
+        assert "<ul>" in chai.body and "<li>" in chai.body
+        for bad in ("<script", "alert(", "onerror", "onclick", "<iframe", "<p></p>"):
+            assert bad not in chai.body
+
+        glava = db.session.scalar(sa.select(Post).where(Post.slug == NOVAYA_GLAVA))
+        assert glava.title == "Пакистан и Россия: новая глава"
+        assert glava.byline == "By Николай Петров"
+        assert not glava.comments_open  # wp:comment_status closed
+        assert "<blockquote" in glava.body and "wp:paragraph" not in glava.body
+
+        c = comments_by_wp_id("chai-and-chai")
+        assert len(c) == 10
+        # Threading: 11 replies to 10 although it comes first in the file; 12 replies to 11.
+        assert c[10].parent_id is None
+        assert c[11].parent_id == c[10].id
+        assert c[12].parent_id == c[11].id
+        assert c[19].parent_id is None  # its parent (999) is not in the file
+        assert {wp: c[wp].status for wp in (13, 14, 15)} == {
+            13: CommentStatus.PENDING, 14: CommentStatus.SPAM, 15: CommentStatus.TRASH}
+        assert c[16].comment_type == "pingback" and c[17].comment_type == "trackback"
+        assert c[10].comment_type is None
+        assert c[16].author_name == "Tea Notes » Chai everywhere"
+        # Non-ASCII survives, and comment text goes through the comment sanitiser.
+        assert c[11].author_name == "عائشہ خان"
+        assert c[11].content.startswith("بہت خوب!")
+        assert c[11].content_html == ("<p>بہت خوب! دودھ پتی کا کوئی جواب نہیں۔</p>\n"
+                                      "<p>Ivan, try it with cardamom.</p>")
+        assert c[10].content == ("We say <em>чай</em> too! <script>alert('xss')</script> "
+                                 "Tea & lemon <b>forever</b>.")
+        assert "<script" not in c[10].content_html and "&lt;script&gt;" in c[10].content_html
+        assert "<em>чай</em>" in c[10].content_html
+        assert (c[10].author_email, c[10].author_url, c[10].ip) == (
+            "ivan@example.ru", "http://ivan.example.ru", "198.51.100.10")
+        # GMT dates are preferred; without one the local date is read in the blog's timezone.
+        assert c[10].created_at == datetime(2024, 2, 15, 9, 45, tzinfo=UTC)
+        assert c[18].created_at == datetime(2024, 2, 18, 15, 15, tzinfo=UTC)  # 20:15 in Karachi
+        # A bulk import is not a live event: nothing was recorded for the stream.
+        assert db.session.scalar(sa.select(sa.func.count(Event.id))) == 0
+        assert db.session.scalar(
+            sa.select(sa.func.count(Comment.id)).where(Comment.hold_reasons.is_not(None))) == 0
+
+
+def test_import_wordpress_com_10_into_the_seeded_article(app, runner):
+    with app.app_context():
+        seed = db.session.scalar(sa.select(Comment).where(Comment.author_name == "Sohail"))
+        seed_id = seed.id
+    result = run(runner, "import", str(WPCOM10))
+    assert result.exit_code == 0, result.output
+    assert "Read WXR 1.0 from http://tribuneblogs.example.wordpress.com." in result.stdout
+    assert "Posts: 0 new, 1 already here." in result.stdout
+    # Sohail's comment is the seed's: recognised by author and date, as WordPress's importer does.
+    assert "Comments: 5 new (3 approved, 1 pending, 1 spam; 1 of them pingbacks or trackbacks); " \
+           "1 already here." in result.stdout
+    with app.app_context():
+        assert db.session.scalar(sa.select(sa.func.count()).where(Comment.author_name == "Sohail")) == 1
+        c = comments_by_wp_id(ARTICLE)
+        assert c[4417].parent_id == seed_id  # a reply to the existing comment
+        assert c[4420].parent_id == c[4417].id
+        assert c[4420].author_name == 'Tom & "Jerry" <script>'
+        assert "<script" not in c[4420].content_html
+        assert c[4421].status == CommentStatus.PENDING
+        assert c[4422].status == CommentStatus.SPAM
+        assert c[4425].comment_type == "pingback"
+        assert "پاکستان" in c[4417].content
+        post = db.session.scalar(sa.select(Post).where(Post.slug == ARTICLE))
+        assert post.byline == "By Kamran Yousaf"  # the existing post is left as it was
+
+
+def test_imported_comments_show_on_an_already_cached_page(app, runner, client):
+    permalink = f"/2011/01/25/{ARTICLE}/"
+    assert "Ali Raza" not in client.get(permalink).get_data(as_text=True)  # now cached
+    assert run(runner, "import", str(WPCOM10)).exit_code == 0
+    page = client.get(permalink).get_data(as_text=True)
+    assert "Ali Raza" in page and "Russia Watch » Moscow and Islamabad thaw" in page
+    assert "Waiting for moderation" not in page and "cheap pills" not in page
+
+
+def test_every_wxr_namespace_version_reads_the_same(app, runner, tmp_path):
+    text = WP12.read_text("utf-8")
+    v11 = tmp_path / "wordpress-1.1.xml"
+    v11.write_text(text.replace("export/1.2/", "export/1.1/")
+                   .replace("<wp:wxr_version>1.2", "<wp:wxr_version>1.1"), "utf-8")
+    result = run(runner, "import", str(v11))
+    assert result.exit_code == 0, result.output
+    assert "Read WXR 1.1" in result.stdout
+    assert "Posts: 2 new" in result.stdout and "Comments: 11 new" in result.stdout
+
+
+def test_pings_can_be_left_out(app, runner):
+    result = run(runner, "import", "--skip-pings", str(WP12))
+    assert result.exit_code == 0, result.output
+    assert "Comments: 9 new (6 approved" in result.stdout
+    assert "1 pingback: --skip-pings" in result.stdout
+    assert "1 trackback: --skip-pings" in result.stdout
+    with app.app_context():
+        assert db.session.scalar(
+            sa.select(sa.func.count()).where(Comment.comment_type.is_not(None))) == 0
+
+
+@pytest.mark.parametrize("sample", [WP12, WPCOM10], ids=lambda p: p.stem)
+def test_importing_twice_changes_nothing(app, runner, sample):
+    assert run(runner, "import", str(sample)).exit_code == 0
+    before = snapshot(app)
+    again = run(runner, "import", str(sample))
+    assert again.exit_code == 0, again.output
+    assert "Comments: 0 new;" in again.stdout and "Posts: 0 new" in again.stdout
+    assert snapshot(app) == before
+
+
+def content_of(app) -> tuple[dict, set]:
+    """Posts and comments by what they are, not by their ids: what a round trip must keep."""
+    with app.app_context():
+        posts = {
+            p.slug: (p.title, p.published_at, p.byline, p.standfirst, clean_post_html(p.body),
+                     p.source_line, p.like_count, p.comments_open)
+            for p in db.session.scalars(sa.select(Post))
+        }
+        comments = list(db.session.scalars(sa.select(Comment)))
+        key = {c.id: (c.author_name, c.created_at) for c in comments}
+        slugs = {p.id: p.slug for p in db.session.scalars(sa.select(Post))}
+        rows = {
+            (slugs[c.post_id], c.author_name, c.author_email, c.author_url, c.ip, c.content,
+             c.content_html, c.status, c.created_at, c.comment_type, key.get(c.parent_id))
+            for c in comments
+        }
+        assert len(rows) == len(comments)
+        return posts, rows
+
+
+def empty_database(app) -> None:
+    with app.app_context():
+        for table in reversed(db.metadata.sorted_tables):
+            db.session.execute(table.delete())
+        db.session.commit()
+
+
+def test_export_then_import_into_an_empty_database_gives_the_same_blog(app, runner, tmp_path):
+    assert run(runner, "import", str(WP12)).exit_code == 0
+    assert run(runner, "import", str(WPCOM10)).exit_code == 0
+    with app.app_context():  # Parley's own fields must travel too
+        db.session.execute(sa.update(Post).where(Post.slug == "chai-and-chai")
+                           .values(like_count=7, source_line="First published in Dawn."))
+        db.session.commit()
+    before = content_of(app)
+    exported = tmp_path / "parley.xml"
+    result = run(runner, "export", str(exported))
+    assert result.exit_code == 0, result.output
+    assert "Exported 3 posts and 17 comments (12 approved, 2 pending, 2 spam, 1 trash)." \
+        in result.stdout
+
+    empty_database(app)
+    result = run(runner, "import", str(exported))
+    assert result.exit_code == 0, result.output
+    assert "Posts: 3 new" in result.stdout and "Comments: 17 new" in result.stdout
+    assert "Skipped: nothing." in result.stdout
+    after = content_of(app)
+    assert after[0] == before[0]
+    assert after[1] == before[1]
+
+
+def test_export_imported_back_into_the_same_database_changes_nothing(app, runner, tmp_path):
+    assert run(runner, "import", str(WP12)).exit_code == 0
+    exported = tmp_path / "parley.xml"
+    assert run(runner, "export", str(exported)).exit_code == 0
+    before = snapshot(app)
+    result = run(runner, "import", str(exported))
+    assert result.exit_code == 0, result.output
+    assert snapshot(app) == before
+
+
+def test_export_is_wxr_12_as_wordpress_reads_it(app, runner, tmp_path):
+    assert run(runner, "import", str(WP12)).exit_code == 0
+    exported = tmp_path / "parley.xml"
+    assert run(runner, "export", str(exported)).exit_code == 0
+    data = exported.read_bytes()
+    assert data.startswith(b'<?xml version="1.0" encoding="UTF-8"?>')
+    # WordPress's importer finds the namespaces by their prefixes on the document.
+    for prefix in ("wp", "content", "excerpt", "dc"):
+        assert f"xmlns:{prefix}=".encode() in data
+    channel = ET.fromstring(data).find("channel")
+    assert channel.findtext(f"{WP}wxr_version") == "1.2"
+    assert channel.findtext(f"{WP}base_site_url") == "http://localhost"
+    authors = {a.findtext(f"{WP}author_login"): a.findtext(f"{WP}author_display_name")
+               for a in channel.findall(f"{WP}author")}
+    assert authors["ayesha-siddiqa"] == "Ayesha Siddiqa"
+    items = {i.findtext(f"{WP}post_name"): i for i in channel.findall("item")}
+    assert set(items) == {ARTICLE, "chai-and-chai",
+                          "%d0%bd%d0%be%d0%b2%d0%b0%d1%8f-%d0%b3%d0%bb%d0%b0%d0%b2%d0%b0"}
+    chai = items["chai-and-chai"]
+    assert chai.findtext(f"{WP}post_type") == "post"
+    assert chai.findtext(f"{WP}status") == "publish"
+    assert chai.findtext(f"{WP}post_date_gmt") == "2024-02-15 08:30:00"
+    assert chai.findtext(f"{WP}post_date") == "2024-02-15 13:30:00"  # Karachi
+    assert chai.findtext("{http://purl.org/dc/elements/1.1/}creator") == "ayesha-siddiqa"
+    approved = {c.findtext(f"{WP}comment_author"): c.findtext(f"{WP}comment_approved")
+                for c in chai.findall(f"{WP}comment")}
+    assert approved["Ivan Petrov"] == "1" and approved["Bilal"] == "0"
+    assert approved["cheap watches"] == "spam" and approved["Troll"] == "trash"
+    types = {c.findtext(f"{WP}comment_author"): c.findtext(f"{WP}comment_type")
+             for c in chai.findall(f"{WP}comment")}
+    assert types["Samovar Weekly"] == "trackback" and types["Bilal"] == "comment"
+
+
+def test_export_to_standard_output(app, runner):
+    result = run(runner, "export", "-")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith('<?xml version="1.0" encoding="UTF-8"?>')
+    assert "Exported 1 post and 1 comment (1 approved)." in result.stderr
+
+
+def assert_refused(app, runner, path: Path, *phrases: str) -> None:
+    before = snapshot(app)
+    result = run(runner, "import", str(path))
+    assert result.exit_code == 1
+    assert "Nothing was changed." in result.output
+    for phrase in phrases:
+        assert phrase in result.output
+    assert "Traceback" not in result.output
+    assert snapshot(app) == before
+
+
+def test_malformed_xml_is_refused_with_a_clear_message(app, runner, tmp_path):
+    broken = tmp_path / "broken.xml"
+    text = WP12.read_text("utf-8")
+    broken.write_text(text[: len(text) // 2], "utf-8")  # an export cut off half way
+    assert_refused(app, runner, broken, "cannot be imported: not well-formed XML (line")
+
+
+def test_a_file_that_is_not_an_export_is_refused(app, runner, client, tmp_path):
+    feed = tmp_path / "feed.xml"
+    feed.write_bytes(client.get("/feed/").data)  # RSS, but no WordPress export
+    assert_refused(app, runner, feed, "not a WordPress export (WXR) file")
+
+
+def test_an_entity_expansion_bomb_is_refused(app, runner, tmp_path):
+    # The billion laughs: ten levels of ten, a 3 GB title from a few hundred bytes.
+    entities = ['<!ENTITY lol0 "lol">'] + [
+        f'<!ENTITY lol{i} "{("&lol" + str(i - 1) + ";") * 10}">' for i in range(1, 10)
+    ]
+    bomb = tmp_path / "bomb.xml"
+    bomb.write_text(
+        '<?xml version="1.0"?>\n<!DOCTYPE rss [\n' + "\n".join(entities) + "\n]>\n"
+        + WP12.read_text("utf-8").split("?>", 1)[1].replace(
+            "<title>Dispatches from Karachi</title>", "<title>&lol9;</title>"),
+        "utf-8",
+    )
+    assert_refused(app, runner, bomb, "refused", "entity-expansion")
+
+
+def test_an_external_entity_is_refused(app, runner, tmp_path):
+    xxe = tmp_path / "xxe.xml"
+    xxe.write_text(
+        '<?xml version="1.0"?>\n<!DOCTYPE rss [<!ENTITY secret SYSTEM "file:///etc/passwd">]>\n'
+        + re.sub(r"^.*?<rss", "<rss", WP12.read_text("utf-8"), count=1, flags=re.DOTALL)
+        .replace("<title>Dispatches from Karachi</title>", "<title>&secret;</title>"),
+        "utf-8",
+    )
+    assert_refused(app, runner, xxe, "refused")
+
+
+def minimal_wxr(comments: str) -> str:
+    """A WXR 1.2 file with one post and the given <wp:comment> elements."""
+    return f"""<?xml version="1.0" encoding="UTF-8"?>
+<rss version="2.0" xmlns:content="http://purl.org/rss/1.0/modules/content/"
+     xmlns:dc="http://purl.org/dc/elements/1.1/" xmlns:wp="http://wordpress.org/export/1.2/">
+<channel><title>t</title><wp:wxr_version>1.2</wp:wxr_version>
+<item><title>Same second</title><dc:creator>admin</dc:creator>
+<content:encoded><![CDATA[Body.]]></content:encoded>
+<wp:post_id>7</wp:post_id><wp:post_date_gmt>2020-05-01 10:00:00</wp:post_date_gmt>
+<wp:post_name>same-second</wp:post_name><wp:status>publish</wp:status><wp:post_type>post</wp:post_type>
+{comments}
+</item></channel></rss>"""
+
+
+def wp_comment(wp_id: int, text: str, author: str = "Ping Source", when: str = "2020-05-01 11:00:00",
+               parent: int = 0) -> str:
+    return f"""<wp:comment><wp:comment_id>{wp_id}</wp:comment_id>
+<wp:comment_author>{author}</wp:comment_author><wp:comment_date_gmt>{when}</wp:comment_date_gmt>
+<wp:comment_content>{text}</wp:comment_content><wp:comment_approved>1</wp:comment_approved>
+<wp:comment_type>pingback</wp:comment_type><wp:comment_parent>{parent}</wp:comment_parent></wp:comment>"""
+
+
+def test_two_comments_by_one_author_in_one_second_stay_two(app, runner, tmp_path):
+    path = tmp_path / "same.xml"
+    path.write_text(minimal_wxr(wp_comment(1, "first") + wp_comment(2, "second")), "utf-8")
+    result = run(runner, "import", str(path))
+    assert "Comments: 2 new" in result.stdout, result.output
+    before = snapshot(app)
+    assert "Comments: 0 new; 2 already here." in run(runner, "import", str(path)).stdout
+    assert snapshot(app) == before
+    # A later export of the same blog with one more reply adds just that reply, threaded.
+    path.write_text(minimal_wxr(wp_comment(1, "first") + wp_comment(2, "second")
+                                + wp_comment(3, "reply", author="Reader", parent=2)), "utf-8")
+    assert "Comments: 1 new (1 approved" in run(runner, "import", str(path)).stdout
+    with app.app_context():
+        c = comments_by_wp_id("same-second")
+        assert c[3].parent_id == c[2].id
