@@ -1,4 +1,8 @@
-"""The commenter's own cookies: remembered details and the held comments they may see."""
+"""The commenter's own cookies: remembered details, and the comments this browser wrote.
+
+The second is how a guest sees their own held comment and edits or deletes their comment for a
+while: a signed list of ids, never trust in what the client says.
+"""
 
 from __future__ import annotations
 
@@ -8,10 +12,10 @@ from flask import Response, current_app, request
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
 COMMENTER_COOKIE = "parley_commenter"
-HELD_COOKIE = "parley_held"
+MINE_COOKIE = "parley_mine"
 ONE_YEAR = 365 * 24 * 3600
-HELD_MAX_AGE = 30 * 24 * 3600
-HELD_MAX = 20
+MINE_MAX_AGE = 30 * 24 * 3600
+MINE_MAX = 20
 
 
 def _serializer(salt: str) -> URLSafeTimedSerializer:
@@ -50,11 +54,12 @@ def remember_commenter(response: Response, author: str, email: str, url: str,
         response.delete_cookie(COMMENTER_COOKIE, httponly=True, samesite="Lax")
 
 
-def held_comment_ids() -> list[int]:
-    data = _load(HELD_COOKIE, "held", HELD_MAX_AGE)
+def my_comment_ids() -> list[int]:
+    """The comments this browser wrote (the latest MINE_MAX of them)."""
+    data = _load(MINE_COOKIE, "mine", MINE_MAX_AGE)
     return [i for i in data if isinstance(i, int)] if isinstance(data, list) else []
 
 
-def remember_held(response: Response, comment_id: int) -> None:
-    ids = [i for i in held_comment_ids() if i != comment_id][-(HELD_MAX - 1):] + [comment_id]
-    _set(response, HELD_COOKIE, ids, "held", HELD_MAX_AGE)
+def remember_mine(response: Response, comment_id: int) -> None:
+    ids = [i for i in my_comment_ids() if i != comment_id][-(MINE_MAX - 1):] + [comment_id]
+    _set(response, MINE_COOKIE, ids, "mine", MINE_MAX_AGE)

@@ -1,0 +1,184 @@
+"""Likes: "N bloggers like this", with the likers' avatars, live on every open page.
+
+Signed-in readers like with their account at once; a guest gives an email and the like counts
+once they confirm it from the mail (one like per email), after which their browser may unlike.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from email_validator import EmailNotValidError, validate_email
+from flask import Blueprint, abort, current_app, render_template, request, url_for
+from flask_login import current_user
+from itsdangerous import BadSignature, URLSafeSerializer, URLSafeTimedSerializer
+
+from app import live
+from app.errors import error_response
+from app.extensions import db
+from app.mail import Mail, get_mailer
+from app.models import Like, Post, utcnow
+
+bp = Blueprint("likes", __name__)
+
+LIKERS_SHOWN = 12
+COOKIE = "parley_likes"
+CONFIRM_MAX_AGE = 3 * 24 * 3600
+
+
+def likes_text(count: int) -> str:
+    """WordPress.com's wording under the Like button."""
+    if count == 0:
+        return "Be the first to like this."
+    if count == 1:
+        return "One blogger likes this."
+    return f"{count:,} bloggers like this."
+
+
+def likers(post_id: int) -> list[dict[str, str]]:
+    rows = db.session.scalars(Like.confirmed_on(post_id).limit(LIKERS_SHOWN))
+    return [{"name": like.display_name, "avatar": like.avatar_url} for like in rows]
+
+
+def _state(post: Post) -> dict[str, Any]:
+    return {"count": post.like_count, "text": likes_text(post.like_count),
+            "likers": likers(post.id)}
+
+
+def _record_change(post: Post, delta: int) -> None:
+    """Move the count in the same transaction and tell live readers after the commit."""
+    db.session.execute(sa.update(Post).where(Post.id == post.id)
+                       .values(like_count=Post.like_count + delta))
+    db.session.flush()
+    db.session.refresh(post)
+    live.record(post.id, "likes", _state(post))
+
+
+def _post_or_404(slug: str) -> Post:
+    return db.first_or_404(sa.select(Post).where(Post.slug == slug),
+                           description="There is no post with that address.")
+
+
+def _signer() -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt="like-confirm")
+
+
+def _browser_likes() -> list[int]:
+    raw = request.cookies.get(COOKIE)
+    if not raw:
+        return []
+    try:
+        data = URLSafeSerializer(current_app.config["SECRET_KEY"], salt="likes").loads(raw)
+    except BadSignature:
+        return []
+    return [i for i in data if isinstance(i, int)] if isinstance(data, list) else []
+
+
+def _my_like(post: Post) -> Like | None:
+    if current_user.is_authenticated:
+        return db.session.scalar(sa.select(Like).where(Like.post_id == post.id,
+                                                       Like.user_id == current_user.id))
+    ids = _browser_likes()
+    if not ids:
+        return None
+    return db.session.scalar(sa.select(Like).where(Like.post_id == post.id, Like.id.in_(ids),
+                                                   Like.confirmed_at.is_not(None)))
+
+
+@bp.get("/api/posts/<slug>/likes")
+def show(slug: str):
+    """The post's like count, its latest likers, and whether this reader likes it."""
+    post = _post_or_404(slug)
+    mine = _my_like(post)
+    response = {**_state(post), "liked": mine is not None and mine.confirmed_at is not None}
+    return response, 200, {"Cache-Control": "private, no-store"}
+
+
+@bp.post("/api/posts/<slug>/likes")
+def like(slug: str):
+    """Like the post: at once when signed in; after a confirmation mail for a guest."""
+    post = _post_or_404(slug)
+    if current_user.is_authenticated:
+        if _my_like(post) is None:
+            db.session.add(Like(post_id=post.id, user_id=current_user.id, confirmed_at=utcnow()))
+            _record_change(post, +1)
+            db.session.commit()
+        return {**_state(post), "liked": True}
+    data = request.get_json(silent=True)
+    if not isinstance(data, dict):
+        return error_response(400, "Send your email as JSON to like this post.", error="bad_json")
+    try:
+        email = validate_email(str(data.get("email", "")).strip(),
+                               check_deliverability=False).normalized.lower()
+    except EmailNotValidError:
+        return error_response(400, "Please enter a valid email address.",
+                              fields={"email": "Please enter a valid email address."})
+    name = str(data.get("name", "") or "").strip()[:245]
+    existing = db.session.scalar(sa.select(Like).where(Like.post_id == post.id, Like.email == email))
+    if existing is not None and existing.confirmed_at is not None:
+        return {**_state(post), "liked": False, "pending": False,
+                "message": "This email already likes this post."}
+    if existing is None:
+        existing = Like(post_id=post.id, email=email, name=name)
+        db.session.add(existing)
+        db.session.flush()
+    db.session.commit()
+    _send_confirmation(existing, post)
+    return {**_state(post), "liked": False, "pending": True,
+            "message": "Check your email to confirm your like."}, 202
+
+
+@bp.delete("/api/posts/<slug>/likes")
+def unlike(slug: str):
+    """Take back this reader's like."""
+    post = _post_or_404(slug)
+    mine = _my_like(post)
+    if mine is None:
+        return error_response(404, "You do not like this post (from this browser).")
+    db.session.delete(mine)
+    _record_change(post, -1)
+    db.session.commit()
+    return {**_state(post), "liked": False}
+
+
+def _send_confirmation(like: Like, post: Post) -> None:
+    token = _signer().dumps({"id": like.id, "email": like.email})
+    link = url_for("likes.confirm", token=token, _external=True)
+    title = current_app.config["BLOG_TITLE"]
+    text = (f"Someone (we hope you) asked to like “{post.title}” with this address.\n\n"
+            f"To confirm, open: {link}\n\nIf it was not you, ignore this email.\n— {title}")
+    html = render_template("likes/confirm_mail.html", post=post, link=link, blog_title=title)
+    get_mailer().send(Mail((like.email,), f"[{title}] Confirm your like", text, html))
+
+
+@bp.route("/likes/confirm/<token>", methods=["GET", "POST"])
+def confirm(token: str):
+    """Show what the link confirms (GET); count the like (POST, the page's button)."""
+    from itsdangerous import SignatureExpired
+
+    try:
+        data = _signer().loads(token, max_age=CONFIRM_MAX_AGE)
+    except SignatureExpired:
+        return render_template("likes/confirm.html", error="This link has expired. "
+                               "Like the post again to get a new one."), 400
+    except BadSignature:
+        return render_template("likes/confirm.html", error="This link is not valid."), 400
+    like = db.session.get(Like, data.get("id")) if isinstance(data, dict) else None
+    if like is None or like.email != data.get("email"):
+        abort(404, description="This like no longer exists.")
+    post = db.session.get(Post, like.post_id)
+    if request.method == "GET":
+        return render_template("likes/confirm.html", like=like, post=post, done=False)
+    if like.confirmed_at is None:
+        like.confirmed_at = utcnow()
+        _record_change(post, +1)
+        db.session.commit()
+    response = current_app.make_response(
+        render_template("likes/confirm.html", like=like, post=post, done=True))
+    ids = [i for i in _browser_likes() if i != like.id][-49:] + [like.id]
+    response.set_cookie(COOKIE, URLSafeSerializer(current_app.config["SECRET_KEY"],
+                                                  salt="likes").dumps(ids),
+                        max_age=365 * 24 * 3600, httponly=True, samesite="Lax",
+                        secure=current_app.config.get("SESSION_COOKIE_SECURE", False))
+    return response

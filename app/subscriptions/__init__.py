@@ -1,0 +1,1 @@
+"""Email subscriptions: new comments on a post, new posts; double opt-in, one-click unsubscribe."""

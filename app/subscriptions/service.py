@@ -1,0 +1,158 @@
+"""Subscribe, confirm, unsubscribe, and tell confirmed subscribers about new approved comments.
+
+Mail never goes out in the request: notifications are queued after the commit and written on
+the mail thread (app.mail), and nothing is sent to an address before it confirms.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import sqlalchemy as sa
+from flask import current_app, has_request_context, render_template, request, url_for
+from itsdangerous import BadSignature, SignatureExpired, URLSafeSerializer, URLSafeTimedSerializer
+
+from app.database import after_commit
+from app.extensions import db
+from app.mail import Mail, get_mailer
+from app.models import Comment, CommentStatus, Post, Subscription, utcnow
+
+CONFIRM_MAX_AGE = 3 * 24 * 3600  # a confirmation link works for three days
+
+
+class BadLink(Exception):
+    """A confirmation or unsubscribe link that is forged, expired or no longer applies."""
+
+
+def _confirm_signer() -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt="subscription-confirm")
+
+
+def _unsubscribe_signer() -> URLSafeSerializer:
+    # Unsubscribe links never expire: a mail read months later must still let its reader leave.
+    return URLSafeSerializer(current_app.config["SECRET_KEY"], salt="subscription-unsubscribe")
+
+
+def confirm_token(subscription: Subscription) -> str:
+    return _confirm_signer().dumps({"id": subscription.id, "email": subscription.email})
+
+
+def unsubscribe_token(subscription: Subscription) -> str:
+    return _unsubscribe_signer().dumps({"id": subscription.id, "email": subscription.email})
+
+
+def load(token: str, *, confirm: bool) -> Subscription:
+    try:
+        if confirm:
+            data = _confirm_signer().loads(token, max_age=CONFIRM_MAX_AGE)
+        else:
+            data = _unsubscribe_signer().loads(token)
+    except SignatureExpired:
+        raise BadLink("This confirmation link has expired. Subscribe again to get a new one.") from None
+    except BadSignature:
+        raise BadLink("This link is not valid. Check that it was copied whole.") from None
+    subscription = db.session.get(Subscription, data.get("id")) if isinstance(data, dict) else None
+    if subscription is None or subscription.email != data.get("email"):
+        raise BadLink("This subscription no longer exists.")
+    return subscription
+
+
+def base_url() -> str:
+    if has_request_context():
+        return request.host_url.rstrip("/")
+    return current_app.config.get("SITE_URL") or "http://127.0.0.1:8000"
+
+
+def subscribe(email: str, post: Post | None) -> Subscription | None:
+    """Ask *email* to confirm a subscription (comments on *post*, or new posts when None)."""
+    email = email.strip().lower()
+    if not email:
+        return None
+    query = sa.select(Subscription).where(Subscription.email == email)
+    query = query.where(Subscription.post_id == post.id) if post else query.where(
+        Subscription.post_id.is_(None))
+    subscription = db.session.scalar(query)
+    if subscription is not None and (
+            subscription.confirmed_at is not None
+            or subscription.created_at > utcnow() - timedelta(minutes=10)):
+        return subscription  # already confirmed, or just asked: no second mail
+    if subscription is None:
+        subscription = Subscription(email=email, post_id=post.id if post else None)
+        db.session.add(subscription)
+    else:
+        subscription.created_at = utcnow()
+    db.session.flush()
+    sub_id, site = subscription.id, base_url()
+    after_commit(lambda: get_mailer().submit(lambda: _send_confirmation(sub_id, site)))
+    return subscription
+
+
+def _send_confirmation(subscription_id: int, site: str) -> None:
+    with current_app.test_request_context(base_url=site):
+        subscription = db.session.get(Subscription, subscription_id)
+        if subscription is None or subscription.confirmed_at is not None:
+            return
+        link = url_for("subscriptions.confirm", token=confirm_token(subscription), _external=True)
+        what = (f"new comments on “{subscription.post.title}”" if subscription.post
+                else f"new posts on {current_app.config['BLOG_TITLE']}")
+        context = {"what": what, "link": link, "blog_title": current_app.config["BLOG_TITLE"]}
+        get_mailer().deliver(Mail(
+            (subscription.email,), f"[{current_app.config['BLOG_TITLE']}] Please confirm: {what}",
+            render_template("subscriptions/confirm_mail.txt", **context),
+            render_template("subscriptions/confirm_mail.html", **context)))
+
+
+def confirm(token: str) -> Subscription:
+    subscription = load(token, confirm=True)
+    if subscription.confirmed_at is None:
+        subscription.confirmed_at = utcnow()
+        db.session.commit()
+    return subscription
+
+
+def unsubscribe(token: str) -> Subscription:
+    subscription = load(token, confirm=False)
+    db.session.delete(subscription)
+    db.session.commit()
+    return subscription
+
+
+def comment_published(comment: Comment) -> None:
+    """After the commit, tell the post's confirmed subscribers about *comment* (once)."""
+    if comment.notified_at is not None:
+        return
+    comment_id, site = comment.id, base_url()
+    after_commit(lambda: get_mailer().submit(lambda: _notify(comment_id, site)))
+
+
+def _notify(comment_id: int, site: str) -> None:
+    comment = db.session.get(Comment, comment_id)
+    if comment is None or comment.status != CommentStatus.APPROVED or comment.notified_at:
+        return
+    comment.notified_at = utcnow()
+    db.session.commit()
+    authors = {comment.author_email.lower()}
+    if comment.user is not None and comment.user.email:
+        authors.add(comment.user.email.lower())
+    subscribers = db.session.scalars(sa.select(Subscription).where(
+        Subscription.post_id == comment.post_id, Subscription.confirmed_at.is_not(None),
+        Subscription.email.not_in(authors))).all()
+    if not subscribers:
+        return
+    from app.blog.views import post_url
+
+    with current_app.test_request_context(base_url=site):
+        permalink = post_url(comment.post, _external=True) + f"#comment-{comment.id}"
+        for subscription in subscribers:
+            leave = url_for("subscriptions.unsubscribe", token=unsubscribe_token(subscription),
+                            _external=True)
+            context = {"comment": comment, "post": comment.post, "permalink": permalink,
+                       "unsubscribe": leave, "blog_title": current_app.config["BLOG_TITLE"]}
+            get_mailer().deliver(Mail(
+                (subscription.email,),
+                f"[{current_app.config['BLOG_TITLE']}] New comment on “{comment.post.title}”",
+                render_template("subscriptions/comment_mail.txt", **context),
+                render_template("subscriptions/comment_mail.html", **context),
+                headers=(("List-Unsubscribe", f"<{leave}>"),
+                         ("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"))))
+

@@ -1,0 +1,79 @@
+"""Likes: one per identity, guests confirmed by mail, the count and avatars live."""
+
+from __future__ import annotations
+
+import re
+
+import sqlalchemy as sa
+
+from app.extensions import db
+from app.models import Event, User
+from tests.smtp import body
+from tests.test_comments import csrf_token
+from tests.test_subscriptions import settle
+
+LIKES = "/api/posts/pakistan-russia-agree-to-bury-the-hatchet/likes"
+PERMALINK = "/2011/01/25/pakistan-russia-agree-to-bury-the-hatchet/"
+
+
+def sign_in(app, client, name="Saima", email="saima@example.com"):
+    with app.app_context():
+        user = User(name=name, email=email, email_verified=True,
+                    avatar_url="https://example.com/saima.png")
+        db.session.add(user)
+        db.session.commit()
+        user_id = user.id
+    with client.session_transaction() as session:
+        session["_user_id"] = str(user_id)
+        session["_fresh"] = True
+    return user_id
+
+
+def like_events(app):
+    with app.app_context():
+        return [e.payload for e in db.session.scalars(
+            sa.select(Event).where(Event.kind == "likes").order_by(Event.id))]
+
+
+def test_the_seed_page_says_three_bloggers_like_this(client):
+    assert client.get(LIKES).json["text"] == "3 bloggers like this."
+
+
+def test_a_signed_in_reader_likes_once_and_can_unlike(app, client):
+    sign_in(app, client)
+    token = csrf_token(client)
+    first = client.post(LIKES, headers={"X-CSRFToken": token}).json
+    assert first["count"] == 4 and first["text"] == "4 bloggers like this."
+    assert first["likers"][0] == {"name": "Saima", "avatar": "https://example.com/saima.png"}
+    assert client.post(LIKES, headers={"X-CSRFToken": token}).json["count"] == 4  # once
+    assert client.get(LIKES).json["liked"] is True
+    assert 'alt="Saima"' in client.get(PERMALINK).get_data(as_text=True)
+    assert client.delete(LIKES, headers={"X-CSRFToken": token}).json["count"] == 3
+    assert [e["count"] for e in like_events(app)] == [4, 3]  # live readers saw both
+    assert client.post(LIKES).status_code == 400  # no CSRF token
+
+
+def test_a_guest_like_counts_once_confirmed_by_mail(mailbox):
+    app, inbox = mailbox
+    client = app.test_client()
+    token = csrf_token(client)
+    bad = client.post(LIKES, json={"email": "nope"}, headers={"X-CSRFToken": token})
+    assert bad.status_code == 400 and "email" in bad.json["fields"]
+    response = client.post(LIKES, json={"email": "Guest@Example.com"},
+                           headers={"X-CSRFToken": token})
+    assert response.status_code == 202
+    assert response.json["count"] == 3 and response.json["message"].startswith("Check your email")
+    settle(app)
+    [mail] = inbox.to("guest@example.com")
+    link = re.search(r"http://localhost(/likes/confirm/[\w.\-]+)", body(mail)).group(1)
+    assert client.get(link).status_code == 200
+    assert client.get(LIKES).json["count"] == 3  # the GET changed nothing
+    assert client.post(link, data={"csrf_token": token}).status_code == 200
+    assert client.get(LIKES).json == {**client.get(LIKES).json, "count": 4, "liked": True}
+    again = client.post(LIKES, json={"email": "guest@example.com"}, headers={"X-CSRFToken": token})
+    assert again.json["count"] == 4  # one like per email
+    # the browser that confirmed may unlike; another browser may not
+    stranger = app.test_client()
+    assert stranger.delete(LIKES, headers={"X-CSRFToken": csrf_token(stranger)}).status_code == 404
+    assert client.delete(LIKES, headers={"X-CSRFToken": token}).json["count"] == 3
+    assert client.get(link[:-2] + "xx").status_code == 400  # a tampered link
