@@ -1,0 +1,1 @@
+"""Benchmarks: Parley against its ceilings and against Isso. Run them all with `bench/run`."""

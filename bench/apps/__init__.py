@@ -1,0 +1,1 @@
+"""Reference servers for the benchmarks: the render ceiling and the server ceiling."""
