@@ -52,6 +52,7 @@ class Config:
             e.strip().lower() for e in env("ADMIN_EMAILS", "").split(",") if e.strip()
         ]
         self.FACEBOOK_GRAPH_VERSION = env("FACEBOOK_GRAPH_VERSION", "v19.0")
+        self.OAUTH_TIMEOUT = float(env("OAUTH_TIMEOUT", "10"))  # seconds, per provider request
         for name in PROVIDERS:
             for setting in PROVIDER_SETTINGS:
                 key = f"{name}_{setting}"
@@ -70,6 +71,22 @@ class Config:
         self.REMEMBER_COOKIE_SAMESITE = "Lax"
         self.MAX_CONTENT_LENGTH = 256 * 1024
         self.WTF_CSRF_TIME_LIMIT = None  # tokens live as long as the session
+        # Rate limits (Flask-Limiter syntax), per client IP. Counters live in Redis when
+        # REDIS_URL is set; if Redis goes away, each process counts in memory meanwhile rather
+        # than failing the request.
+        self.RATELIMIT_ENABLED = _bool(env("RATELIMIT_ENABLED"), True)
+        self.RATELIMIT_POSTING = env("RATELIMIT_POSTING", "10 per minute;100 per hour")
+        self.RATELIMIT_SIGNIN = env("RATELIMIT_SIGNIN", "20 per minute;100 per hour")
+        self.RATELIMIT_IN_MEMORY_FALLBACK_ENABLED = True
+        # The requests in flight when Redis goes away would otherwise get the storage error (a
+        # 500) before the fallback takes over: let them through instead, and log it.
+        self.RATELIMIT_SWALLOW_ERRORS = True
+        # Behind a reverse proxy, how many proxies' X-Forwarded-For/-Proto/-Host to trust.
+        self.PROXY_COUNT = int(env("PROXY_COUNT", "0"))
+        # Strict-Transport-Security max-age, sent on https responses only (0: never).
+        self.SECURITY_HSTS_SECONDS = int(env("SECURITY_HSTS_SECONDS", str(365 * 24 * 3600)))
+        # Rendered article pages kept per process for anonymous readers (0: no page cache).
+        self.PAGE_CACHE_SIZE = int(env("PAGE_CACHE_SIZE", "64"))
 
     def init_app(self, app) -> None:
         """Fill in what depends on the instance folder; refuse unsafe production settings."""
@@ -95,6 +112,9 @@ class TestingConfig(Config):
         self.REDIS_URL = None
         self.ADMIN_EMAILS = []
         self.RATELIMIT_ENABLED = True
+        # Tests post many comments from one address; the limit tests set their own values.
+        self.RATELIMIT_POSTING = "1000 per minute"
+        self.RATELIMIT_SIGNIN = "1000 per minute"
 
 
 class ProductionConfig(Config):

@@ -36,6 +36,7 @@ def create_app(test_config: dict[str, Any] | None = None, config_name: str | Non
     register_errorhandlers(app)
     register_commands(app)
     register_template_helpers(app)
+    register_security(app)
     return app
 
 
@@ -79,21 +80,35 @@ def register_extensions(app: Flask) -> None:
         configure_engine_events(db.engine)
 
     from app import live, models
+    from app.auth import providers
 
     login_manager.user_loader(models.User.load)
+    providers.init_app(app)  # the four sign-in providers, in a registry of this app's own
     live.install_session_hooks()
 
 
 def register_blueprints(app: Flask) -> None:
+    from app.admin import bp as admin_bp
+    from app.auth.views import bp as auth_bp
     from app.blog import bp as blog_bp
+    from app.blog.feeds import bp as feeds_bp
     from app.comments.api import bp as api_bp
     from app.comments.views import bp as comments_bp
     from app.health import bp as health_bp
+    from app.likes import bp as likes_bp
+    from app.privacy import bp as privacy_bp
+    from app.subscriptions.views import bp as subscriptions_bp
 
     app.register_blueprint(health_bp)
     app.register_blueprint(blog_bp)
+    app.register_blueprint(feeds_bp)
     app.register_blueprint(comments_bp)
     app.register_blueprint(api_bp)
+    app.register_blueprint(admin_bp)
+    app.register_blueprint(auth_bp)
+    app.register_blueprint(subscriptions_bp)
+    app.register_blueprint(likes_bp)
+    app.register_blueprint(privacy_bp)
 
 
 def register_errorhandlers(app: Flask) -> None:
@@ -103,9 +118,22 @@ def register_errorhandlers(app: Flask) -> None:
 
 
 def register_commands(app: Flask) -> None:
+    from app.auth.cli import users
     from app.commands import register
 
     register(app)
+    app.cli.add_command(users)
+    from app import wxr
+
+    wxr.register(app)  # flask wxr import|export
+
+
+def register_security(app: Flask) -> None:
+    """Security headers on every response, and rate limits on posting and signing in."""
+    from app import headers, limits
+
+    headers.register(app)
+    limits.register(app)
 
 
 def register_template_helpers(app: Flask) -> None:

@@ -86,6 +86,15 @@ def register(app: Flask) -> None:
         log.error("database unavailable on %s %s: %s", request.method, request.path, exc)
         return error_response(503, headers={"Retry-After": "5"})
 
+    @app.errorhandler(sa.exc.DataError)
+    def unstorable_value(exc: sa.exc.DataError):
+        # A value the database refuses (a NUL in a PostgreSQL text, a number out of range) came
+        # from the request: the client's mistake, not ours.
+        db.session.rollback()
+        log.warning("unstorable value on %s %s: %s", request.method, request.path, exc.orig)
+        return error_response(400, "The request contains a value that cannot be stored.",
+                              error="invalid")
+
     @app.errorhandler(InternalServerError)
     def internal_error(exc: InternalServerError):
         db.session.rollback()

@@ -21,6 +21,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Protocol
 
 import sqlalchemy as sa
@@ -46,6 +47,11 @@ class WireEvent:
 
     def encode(self) -> str:
         return f"id: {self.id}\nevent: {self.kind}\ndata: {self.data}\n\n"
+
+    @cached_property
+    def wire(self) -> bytes:
+        """The encoded frame, built once per event however many readers it goes to."""
+        return self.encode().encode("utf-8")
 
     @classmethod
     def from_row(cls, row: Event) -> WireEvent:
@@ -360,7 +366,7 @@ def get_hub(app: Flask) -> Hub:
     return hub
 
 
-def stream(app: Flask, post_id: int, last_event_id: int) -> Iterator[str]:
+def stream(app: Flask, post_id: int, last_event_id: int) -> Iterator[bytes]:
     """Yield the Server-Sent Events of *post_id* after *last_event_id*, forever.
 
     No database connection is held while waiting: the backlog is read in a short app context.
@@ -370,14 +376,14 @@ def stream(app: Flask, post_id: int, last_event_id: int) -> Iterator[str]:
     hub = get_hub(app)
     subscriber = hub.subscribe(post_id, last_event_id)
     try:
-        yield f"retry: 2000\n: connected to post {post_id}\n\n"
+        yield f"retry: 2000\n: connected to post {post_id}\n\n".encode()
         last = last_event_id
         while True:  # the backlog, in pages
             with app.app_context():
                 rows = db.session.scalars(Event.since(post_id, last).limit(500)).all()
                 backlog = [WireEvent.from_row(r) for r in rows]
             for event in backlog:
-                yield event.encode()
+                yield event.wire
                 last = event.id
             if len(backlog) < 500:
                 break
@@ -385,10 +391,10 @@ def stream(app: Flask, post_id: int, last_event_id: int) -> Iterator[str]:
             try:
                 event = subscriber.queue.get(timeout=heartbeat)
             except queue.Empty:
-                yield ": heartbeat\n\n"
+                yield b": heartbeat\n\n"
                 continue
             if event.id > last:
-                yield event.encode()
+                yield event.wire  # the same bytes object for every reader: no per-reader encoding
                 last = event.id
     finally:
         hub.unsubscribe(subscriber)

@@ -95,6 +95,15 @@ class Post(db.Model):
             return None
         return post
 
+    # --- moderation (issue 5) ---------------------------------------------------------------
+    @property
+    def accepts_comments(self) -> bool:
+        """Open for comments: switched on for this post and not closed by age (Discussion settings)."""
+        from app.moderation.rules import closed_by_age
+
+        return self.comments_open and not closed_by_age(self)
+    # --- end moderation -------------------------------------------------------------------------
+
     def approved_count(self) -> int:
         return db.session.scalar(
             sa.select(sa.func.count(Comment.id)).where(
@@ -193,6 +202,21 @@ class Comment(db.Model):
     updated_at: so.Mapped[datetime] = so.mapped_column(
         UTCDateTime, default=utcnow, onupdate=utcnow
     )
+    edited_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)  # its text changed
+    notified_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)  # subscribers told
+
+    # --- moderation (issue 5): why the rules held, spammed or trashed it, e.g. ["first comment"].
+    # None for comments the rules never screened (imports, the seed).
+    hold_reasons: so.Mapped[list[str] | None] = so.mapped_column(sa.JSON, default=None)
+    # --- end moderation
+
+    # --- WordPress import/export (app/wxr.py) — both nullable: comments made here have neither.
+    # The comment's id in the WordPress export (WXR) it was imported from, so that importing the
+    # same file again finds it instead of adding it twice.
+    wp_id: so.Mapped[int | None] = so.mapped_column(sa.BigInteger)
+    # WordPress's comment_type for pings: "pingback" or "trackback"; None for an ordinary comment.
+    comment_type: so.Mapped[str | None] = so.mapped_column(sa.String(20))
+    # --- end WordPress import/export
 
     post: so.Mapped[Post] = so.relationship(back_populates="comments")
     user: so.Mapped[User | None] = so.relationship(lazy="joined")
@@ -238,6 +262,7 @@ class Comment(db.Model):
             "status": self.status.value,
             "created_at": self.created_at.isoformat(),
             "date": format_comment_date(self.created_at),
+            "edited": self.edited_at is not None,
         }
 
 
@@ -270,6 +295,59 @@ class Event(db.Model):
         return db.session.scalar(
             sa.select(sa.func.max(Event.id)).where(Event.post_id == post_id)
         ) or 0
+
+
+class Like(db.Model):
+    """A reader likes a post: with their account, or (confirmed by mail) with an email."""
+
+    __tablename__ = "likes"
+    __table_args__ = (sa.UniqueConstraint("post_id", "user_id"),
+                      sa.UniqueConstraint("post_id", "email"))
+
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    post_id: so.Mapped[int] = so.mapped_column(
+        sa.ForeignKey("posts.id", ondelete="CASCADE"), index=True)
+    user_id: so.Mapped[int | None] = so.mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"))
+    email: so.Mapped[str | None] = so.mapped_column(sa.String(100))
+    name: so.Mapped[str] = so.mapped_column(sa.String(245), default="")
+    confirmed_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)
+    created_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
+
+    user: so.Mapped[User | None] = so.relationship(lazy="joined")
+
+    @property
+    def avatar_url(self) -> str:
+        if self.user is not None and self.user.avatar_url:
+            return self.user.avatar_url
+        return gravatar_url(self.email or (self.user.email if self.user else "") or "")
+
+    @property
+    def display_name(self) -> str:
+        return self.user.name if self.user is not None else (self.name or "A reader")
+
+    @staticmethod
+    def confirmed_on(post_id: int) -> sa.Select:
+        return (sa.select(Like).where(Like.post_id == post_id, Like.confirmed_at.is_not(None))
+                .order_by(Like.confirmed_at.desc(), Like.id.desc()))
+
+
+class Subscription(db.Model):
+    """Mail about new comments on a post (post_id set) or about new posts (post_id None).
+
+    Double opt-in: nothing is sent before `confirmed_at` is set by the link in the first mail.
+    """
+
+    __tablename__ = "subscriptions"
+    __table_args__ = (sa.UniqueConstraint("email", "post_id"),)
+
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    email: so.Mapped[str] = so.mapped_column(sa.String(100), index=True)
+    post_id: so.Mapped[int | None] = so.mapped_column(
+        sa.ForeignKey("posts.id", ondelete="CASCADE"), index=True)
+    confirmed_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)
+    created_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
+
+    post: so.Mapped[Post | None] = so.relationship()
 
 
 class Setting(db.Model):

@@ -40,15 +40,21 @@ def register(app: Flask) -> None:
     app.add_template_filter(format_comment_date, "comment_date")
     app.add_template_filter(comments_heading, "comments_heading")
     app.add_template_filter(local_time, "local_time")
+    from app.likes import likes_text
+
+    app.add_template_filter(likes_text, "likes_text")
 
     @app.context_processor
     def blog_globals() -> dict:
         from app.auth.providers import PROVIDERS
-        from app.blog.views import post_url
+        from app.blog.views import comment_page_url, post_url
+        from app.settings import get_setting
 
         return {
             "blog_title": app.config["BLOG_TITLE"],
             "blog_tagline": app.config["BLOG_TAGLINE"],
             "sign_in_providers": PROVIDERS,
             "post_url": post_url,
+            "comment_page_url": comment_page_url,
+            "get_setting": get_setting,
         }

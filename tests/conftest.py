@@ -103,6 +103,9 @@ def app(database_url):
     with app.app_context():
         seed_article()
     yield app
+    from app.mail import get_mailer
+
+    get_mailer(app).join()  # mail jobs use the database: let them finish before it goes
     with app.app_context():
         db.session.remove()
         db.engine.dispose()
@@ -144,3 +147,27 @@ def browser():
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield browser
         browser.close()
+
+
+@pytest.fixture
+def mailbox(database_url):
+    """An app whose mail goes to a real SMTP server (aiosmtpd) on 127.0.0.1; yields (app, inbox)."""
+    from app.settings import set_setting
+    from tests.smtp import start_smtp
+
+    controller, inbox, port = start_smtp()
+    app = make_app(database_url, MAIL_SERVER="127.0.0.1", MAIL_PORT=port,
+                   MAIL_FROM="Parley <parley@example.com>")
+    reset_database(app)
+    with app.app_context():
+        seed_article()
+        set_setting("comment_flood_seconds", 0)
+        set_setting("comment_moderation", "nobody")
+        db.session.commit()
+    yield app, inbox
+    from app.mail import get_mailer
+
+    get_mailer(app).join()
+    controller.stop()
+    with app.app_context():
+        db.engine.dispose()

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Response, abort, make_response, render_template, request, url_for
+from flask import Response, abort, current_app, make_response, render_template, request, url_for
 from flask_login import current_user
 
-from app.blog import bp
+from app.blog import bp, cache
+from app.comments.pages import NoSuchPage, comment_page, page_of
 from app.comments.threads import build_thread
 from app.extensions import db
+from app.likes import likers
 from app.models import Comment, CommentStatus, Event, Post
 from app.security import check_moderation_hash
 from app.settings import get_setting
@@ -26,6 +28,21 @@ def post_url(post: Post, **values: Any) -> str:
     return url_for("blog.permalink", **permalink_args(post), **values)
 
 
+def comment_url(comment: Comment) -> str:
+    """The address of the page that shows *comment* (add `#comment-<id>` to reach it)."""
+    number = page_of(comment)
+    if number is None:
+        return post_url(comment.post)
+    return url_for("blog.comment_page_view", **permalink_args(comment.post), page=number)
+
+
+def comment_page_url(post: Post, number: int, default: int) -> str:
+    """WordPress's address for a page of comments; the default page is the permalink itself."""
+    if number == default:
+        return post_url(post)
+    return url_for("blog.comment_page_view", **permalink_args(post), page=number)
+
+
 def _held_from_link(post: Post) -> Comment | None:
     """The held comment named by a no-JS redirect's `?unapproved=ID&moderation-hash=…`."""
     try:
@@ -40,32 +57,49 @@ def _held_from_link(post: Post) -> Comment | None:
     return comment
 
 
-def render_post(post: Post, status: int = 200, **extra: Any) -> Response:
-    """Render *post* with its approved comments, threaded, oldest first."""
+def render_post(post: Post, status: int = 200, page_number: int | None = None,
+                **extra: Any) -> Response:
+    """Render *post* with (a page of) its approved comments, threaded."""
     # Read the event position first: anything after it is replayed by the live stream.
     last_event_id = Event.last_id(post.id)
-    comments = list(db.session.scalars(Comment.visible_on(post)))
-    count = len(comments)
+    key = None
+    if status == 200 and not extra and cache.get_cache(current_app) and cache.cacheable():
+        key = cache.page_key(post)  # the same bytes for every anonymous reader: keep them
+    try:
+        page = comment_page(post, page_number)
+    except NoSuchPage:
+        abort(404, description="There is no such page of comments.")
+    comments = page.comments
     held = _held_from_link(post)
     if held is not None:
-        comments.append(held)
+        comments = [*comments, held]
+    thread = build_thread(comments, get_setting("thread_comments_depth"))
+    if page.newest_first:
+        thread.reverse()
     response = make_response(render_template(
         "blog/post.html",
         post=post,
-        thread=build_thread(comments, get_setting("thread_comments_depth")),
+        thread=thread,
+        page=page,
         held_ids={held.id} if held is not None else set(),
-        comment_count=count,
+        comment_count=page.total,
+        likers=likers(post.id),
         last_event_id=last_event_id,
         **extra,
     ), status)
     if held is not None or current_user.is_authenticated or status != 200:
         response.headers["Cache-Control"] = "private, no-store"
+    elif key is not None:
+        response = cache.store(key, response)
     return response
 
 
 @bp.get("/")
 def index():
     """Show the latest post in full: a one-post blog's front page is its post."""
+    hit = cache.cached_page()
+    if hit is not None:
+        return hit
     post = db.first_or_404(Post.latest())
     return render_post(post)
 
@@ -73,7 +107,23 @@ def index():
 @bp.get("/<int(fixed_digits=4):year>/<int(fixed_digits=2):month>/<int(fixed_digits=2):day>/<slug>/")
 def permalink(year: int, month: int, day: int, slug: str):
     """Show a post at its WordPress-style permalink."""
+    hit = cache.cached_page(slug)
+    if hit is not None:
+        return hit
     post = Post.by_permalink(year, month, day, slug)
     if post is None:
         abort(404)
     return render_post(post)
+
+
+@bp.get("/<int(fixed_digits=4):year>/<int(fixed_digits=2):month>/<int(fixed_digits=2):day>/<slug>/"
+        "comment-page-<int:page>/")
+def comment_page_view(year: int, month: int, day: int, slug: str, page: int):
+    """Show one page of a post's comments, at WordPress's address for it."""
+    hit = cache.cached_page(slug)
+    if hit is not None:
+        return hit
+    post = Post.by_permalink(year, month, day, slug)
+    if post is None:
+        abort(404)
+    return render_post(post, page_number=page)

@@ -2,28 +2,37 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, current_app, get_template_attribute, jsonify, request
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    get_template_attribute,
+    jsonify,
+    request,
+)
 from flask_login import current_user
 from flask_wtf.csrf import generate_csrf
 
 from app import live
 from app.comments import service
 from app.comments.cookies import (
-    held_comment_ids,
+    my_comment_ids,
     remember_commenter,
-    remember_held,
+    remember_mine,
     remembered_commenter,
 )
 from app.comments.openapi import SPEC
 from app.errors import error_response
 from app.extensions import db
 from app.models import Comment, CommentStatus, Event, Post
+from app.settings import get_setting
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 
 # The fields a client may send when creating a comment (anything else is ignored).
 CREATE_FIELDS = ("comment", "author", "email", "url", "comment_parent", "parent_id",
-                 "subscribe_comments", "notify", "remember")
+                 "subscribe_comments", "subscribe_blog", "notify", "remember")
 
 
 def _post_or_404(slug: str) -> Post:
@@ -39,7 +48,7 @@ def list_comments(slug: str):
     after = request.args.get("after")
     if after is not None:
         try:
-            query = query.where(Comment.id > int(after))
+            query = query.where(Comment.id > service.parse_id(after))
         except ValueError:
             return error_response(400, "`after` must be a comment id (a whole number).",
                                   fields={"after": "Must be a whole number."})
@@ -52,8 +61,8 @@ def list_comments(slug: str):
 def create_comment(slug: str):
     """Create a comment from JSON, by the same rules as the form (CSRF token in X-CSRFToken)."""
     post = _post_or_404(slug)
-    data = request.get_json(silent=True)
-    if not isinstance(data, dict):
+    data = _json_object()
+    if data is None:
         return error_response(400, "Send the comment as a JSON object.", error="bad_json")
     fields = {name: data[name] for name in CREATE_FIELDS if name in data}
     user = current_user if current_user.is_authenticated else None
@@ -67,15 +76,29 @@ def create_comment(slug: str):
     held = comment.status != CommentStatus.APPROVED
     body = comment.to_dict()
     body["html"] = _comment_html(comment, held)
-    response = jsonify({"comment": body, "held": held})
+    until = service.editable_until(comment)
+    response = jsonify({"comment": body, "held": held,
+                        "editable_until": until.isoformat() if until else None})
     response.status_code = 201
     response.headers["Location"] = f"{request.url_root.rstrip('/')}/api/posts/{slug}/comments"
     if user is None:
         remember_commenter(response, comment.author_name, comment.author_email,
                            comment.author_url, bool(data.get("remember")))
-    if held:
-        remember_held(response, comment.id)
+    remember_mine(response, comment.id)
     return response
+
+
+def _json_object() -> dict | None:
+    """The request's body as a JSON object, or None for anything else.
+
+    `get_json(silent=True)` answers None for malformed JSON but lets a RecursionError through
+    (`[[[[…`, 100,000 deep, fits in 256 KiB), which would be a 500.
+    """
+    try:
+        data = request.get_json(silent=True)
+    except RecursionError:
+        return None
+    return data if isinstance(data, dict) else None
 
 
 def _comment_html(comment: Comment, held: bool) -> str:
@@ -88,14 +111,17 @@ def session_state():
     """The per-reader parts of the cached article page: sign-in, saved details, own held comments."""
     slug = request.args.get("post", "")
     post = db.session.scalar(db.select(Post).where(Post.slug == slug)) if slug else None
-    held = []
-    if post is not None:
-        ids = held_comment_ids()
-        if ids:
-            rows = db.session.scalars(db.select(Comment).where(
-                Comment.id.in_(ids), Comment.post_id == post.id,
-                Comment.status == CommentStatus.PENDING).order_by(Comment.id))
-            held = [{**c.to_dict(), "html": _comment_html(c, True)} for c in rows]
+    held, mine = [], []
+    ids = my_comment_ids()
+    if post is not None and ids:
+        rows = db.session.scalars(db.select(Comment).where(
+            Comment.id.in_(ids), Comment.post_id == post.id,
+            Comment.status.in_([CommentStatus.PENDING, CommentStatus.APPROVED])
+        ).order_by(Comment.id)).all()
+        held = [{**c.to_dict(), "html": _comment_html(c, True)}
+                for c in rows if c.status == CommentStatus.PENDING]
+        mine = [{"id": c.id, "content": c.content, "editable_until": until.isoformat()}
+                for c in rows if (until := service.editable_until(c)) is not None]
     user = None
     if current_user.is_authenticated:
         user = {"name": current_user.name, "avatar": current_user.avatar_url,
@@ -105,9 +131,49 @@ def session_state():
         "user": user,
         "commenter": None if user else remembered_commenter(),
         "held": held,
+        "mine": mine,
     })
     response.headers["Cache-Control"] = "private, no-store"
     return response
+
+
+def _own_comment(comment_id: int) -> Comment:
+    """The comment *comment_id* if this browser wrote it and may still change it; else abort."""
+    comment = db.session.get(Comment, comment_id) if comment_id <= service.MAX_ID else None
+    if comment is None or comment.status not in (CommentStatus.PENDING, CommentStatus.APPROVED):
+        abort(404, description="There is no such comment.")
+    if comment_id not in my_comment_ids():
+        abort(403, description="Only the browser that posted this comment can change it.")
+    if service.editable_until(comment) is None:
+        minutes = get_setting("comment_edit_minutes")
+        abort(403, description=f"Comments can be changed for {minutes} minutes after posting; "
+                               "that time has passed.")
+    return comment
+
+
+@bp.put("/comments/<int:comment_id>")
+def edit_own_comment(comment_id: int):
+    """Let a commenter correct their own comment for a short while (signed cookie, CSRF)."""
+    comment = _own_comment(comment_id)
+    data = _json_object()
+    if data is None:
+        return error_response(400, "Send the change as a JSON object.", error="bad_json")
+    try:
+        service.edit_own(comment, data.get("comment"), ip=request.remote_addr or "")
+    except service.CommentRejected as rejected:
+        return error_response(rejected.status, rejected.message, error=rejected.error,
+                              fields=rejected.fields)
+    body = comment.to_dict()
+    body["html"] = _comment_html(comment, comment.status != CommentStatus.APPROVED)
+    return {"comment": body}
+
+
+@bp.delete("/comments/<int:comment_id>")
+def delete_own_comment(comment_id: int):
+    """Let a commenter take back their own comment for a short while."""
+    comment = _own_comment(comment_id)
+    service.delete_own(comment, ip=request.remote_addr or "")
+    return "", 204
 
 
 @bp.get("/posts/<slug>/live")
@@ -116,9 +182,14 @@ def live_stream(slug: str):
     post = _post_or_404(slug)
     raw = request.headers.get("Last-Event-ID") or request.args.get("last_event_id")
     try:
-        last_event_id = int(raw) if raw not in (None, "") else Event.last_id(post.id)
+        asked = int(raw) if raw not in (None, "") else None
     except ValueError:
         return error_response(400, "Last-Event-ID must be an event id (a whole number).")
+    # Never past the log's end: an id from the future (a typo, a restored database) would set
+    # this process's hub position for the post beyond every event to come, and no reader of the
+    # post on this worker would hear of anything until it caught up.
+    last = Event.last_id(post.id)
+    last_event_id = last if asked is None else max(0, min(asked, last))
     post_id = post.id
     app = current_app._get_current_object()
     db.session.remove()  # hold no pooled connection while the stream is open

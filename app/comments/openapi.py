@@ -31,13 +31,19 @@ _COMMENT = {
 _NEW_COMMENT = {
     "type": "object",
     "required": ["comment"],
+    "description": "A guest also sends `author` and `email` when the Discussion setting "
+                   "\"Comment author must fill out name and email\" is on (the default).",
     "properties": {
         "comment": {"type": "string", "maxLength": 65525},
         "author": {"type": "string", "maxLength": 245},
         "email": {"type": "string", "maxLength": 100},
         "url": {"type": "string", "maxLength": 200},
         "comment_parent": {"type": "integer", "minimum": 0},
+        "parent_id": {"type": "integer", "minimum": 0, "description": "Read when "
+                      "`comment_parent` is absent"},
         "subscribe_comments": {"type": "boolean"},
+        "notify": {"type": "boolean", "description": "Same as `subscribe_comments`"},
+        "subscribe_blog": {"type": "boolean"},
         "remember": {"type": "boolean"},
     },
 }
@@ -70,7 +76,7 @@ SPEC = {
                             "comments": {"type": "array",
                                          "items": {"$ref": "#/components/schemas/Comment"}},
                         }}}}},
-                    **_errors(400, 404),
+                    **_errors(400, 404, 503),
                 },
             },
             "post": {
@@ -86,7 +92,7 @@ SPEC = {
                                 "type": "object",
                                 "properties": {"comment": {"$ref": "#/components/schemas/Comment"},
                                                "held": {"type": "boolean"}}}}}},
-                    **_errors(400, 403, 404, 409, 413, 429),
+                    **_errors(400, 403, 404, 409, 413, 429, 503),
                 },
             },
         },
@@ -103,6 +109,26 @@ SPEC = {
                                       "content": {"text/event-stream": {"schema": {
                                           "type": "string"}}}},
                               **_errors(400, 404)},
+            },
+        },
+        "/api/comments/{id}": {
+            "parameters": [{"name": "id", "in": "path", "required": True,
+                            "schema": {"type": "integer"}},
+                           {"name": "X-CSRFToken", "in": "header", "required": True,
+                            "schema": {"type": "string"}}],
+            "put": {
+                "summary": "Edit one's own comment (same browser, within the edit window)",
+                "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                    "type": "object", "required": ["comment"],
+                    "properties": {"comment": {"type": "string", "maxLength": 65525}}}}}},
+                "responses": {"200": {"description": "Edited", "content": {"application/json": {
+                    "schema": {"type": "object", "properties": {
+                        "comment": {"$ref": "#/components/schemas/Comment"}}}}}},
+                    **_errors(400, 403, 404)},
+            },
+            "delete": {
+                "summary": "Delete one's own comment (same browser, within the edit window)",
+                "responses": {"204": {"description": "Deleted"}, **_errors(400, 403, 404)},
             },
         },
         "/api/session": {

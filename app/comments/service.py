@@ -9,23 +9,30 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
 from email_validator import EmailNotValidError, validate_email
 
-from app import live
+from app import live, moderation
 from app.comments.content import render
 from app.extensions import db
 from app.models import Comment, CommentStatus, Post, User, utcnow
 from app.settings import get_setting
+from app.subscriptions import service as subscriptions
 
 # WordPress's column limits (wp_check_comment_data_max_lengths).
 MAX_LENGTHS = {"author": 245, "email": 100, "url": 200, "comment": 65525}
 DUPLICATE_MESSAGE = "Duplicate comment detected; it looks as though you’ve already said that!"
 FLOOD_MESSAGE = "You are posting comments too quickly. Slow down."
 _URL_SCHEME = re.compile(r"^https?://", re.IGNORECASE)
+# NUL (PostgreSQL text cannot hold it) and lone UTF-16 surrogates (a JSON "\\ud800" escape:
+# not encodable as UTF-8, so no database can store it) are not text anyone typed.
+_NOT_TEXT = re.compile("[\x00\ud800-\udfff]")
+NOT_TEXT_MESSAGE = "This contains characters that are not text (a NUL or a broken Unicode escape)."
+# Row ids are 32-bit integer columns on PostgreSQL: a larger number names no row (and would fail).
+MAX_ID = 2**31 - 1
 
 
 @dataclass
@@ -57,7 +64,20 @@ def _text(data: Mapping[str, Any], name: str) -> str:
         return ""
     if not isinstance(value, str):
         raise CommentRejected(400, "invalid", f"{name} must be text.", {name: "Must be text."})
+    if _NOT_TEXT.search(value):
+        raise CommentRejected(400, "invalid", NOT_TEXT_MESSAGE, {name: NOT_TEXT_MESSAGE})
     return value.strip()
+
+
+def parse_id(raw: Any) -> int:
+    """A row id sent by a client (text or a JSON number); ValueError unless 0 ≤ id ≤ MAX_ID."""
+    try:
+        value = int(raw)
+    except (TypeError, OverflowError) as exc:  # None, a list, Infinity
+        raise ValueError(f"not an id: {raw!r}") from exc
+    if not 0 <= value <= MAX_ID:
+        raise ValueError(f"id out of range: {value}")
+    return value
 
 
 def validate(post: Post, data: Mapping[str, Any], user: User | None) -> Draft:
@@ -65,8 +85,11 @@ def validate(post: Post, data: Mapping[str, Any], user: User | None) -> Draft:
     errors: dict[str, str] = {}
     content = _text(data, "comment")
     if user is not None:
-        author, email, url = user.name, (user.email or "") if user.email_verified else "", ""
-        url = user.profile_url or ""
+        # The account speaks for itself: its name, its verified email (for mail and Gravatar),
+        # and its profile link, which Comment.author_link reads from the user.
+        author, url = user.name[:MAX_LENGTHS["author"]], ""
+        email = user.email if user.email and user.email_verified else ""
+        email = email if len(email) <= MAX_LENGTHS["email"] else ""
     else:
         author, email, url = _text(data, "author"), _text(data, "email"), _text(data, "url")
         require = get_setting("require_name_email")
@@ -97,9 +120,7 @@ def validate(post: Post, data: Mapping[str, Any], user: User | None) -> Draft:
     parent_id = _parent_id(post, data, errors)
     if errors:
         raise CommentRejected(400, "invalid", _summary(errors), errors)
-    notify = str(data.get("subscribe_comments", "") or data.get("notify", "")).lower() in {
-        "subscribe", "1", "true", "yes", "on"
-    }
+    notify = _ticked(data.get("subscribe_comments")) or _ticked(data.get("notify"))
     return Draft(content, author, email, url, parent_id, notify)
 
 
@@ -107,7 +128,9 @@ def _parent_id(post: Post, data: Mapping[str, Any], errors: dict[str, str]) -> i
     raw = data.get("comment_parent", data.get("parent_id", 0)) or 0
     try:
         parent_id = int(raw)
-    except (TypeError, ValueError):
+        if parent_id > MAX_ID:
+            raise ValueError(parent_id)
+    except (TypeError, ValueError, OverflowError):  # OverflowError: a JSON Infinity
         errors["comment_parent"] = "The comment you are replying to is not valid."
         return None
     if parent_id <= 0:
@@ -159,32 +182,16 @@ def _check_flood_and_duplicates(post: Post, draft: Draft, user: User | None, ip:
         raise CommentRejected(429, "flood", FLOOD_MESSAGE, retry_after=wait)
 
 
-def _initial_status(draft: Draft, user: User | None) -> CommentStatus:
-    if user is not None and user.is_admin:
-        return CommentStatus.APPROVED
-    rule = get_setting("comment_moderation")
-    if rule == "nobody":
-        return CommentStatus.APPROVED
-    if rule == "everyone":
-        return CommentStatus.PENDING
-    # WordPress's default: the author must have a previously approved comment.
-    known = sa.select(Comment.id).where(Comment.status == CommentStatus.APPROVED)
-    if user is not None:
-        known = known.where(Comment.user_id == user.id)
-    elif draft.email:
-        known = known.where(Comment.author_email == draft.email, Comment.author_name == draft.author)
-    else:
-        return CommentStatus.PENDING
-    return CommentStatus.APPROVED if db.session.scalar(known.limit(1)) else CommentStatus.PENDING
-
-
 def submit(post: Post, data: Mapping[str, Any], *, user: User | None = None, ip: str = "",
            user_agent: str = "") -> Comment:
     """Validate, store, commit and publish a new comment on *post*."""
-    if not post.comments_open:
+    if not post.accepts_comments:
         raise CommentRejected(403, "closed", "Comments are closed on this post.")
     draft = validate(post, data, user)
     _check_flood_and_duplicates(post, draft, user, ip)
+    verdict = moderation.screen(post, draft, user, ip, user_agent)
+    if verdict.refuse:
+        raise CommentRejected(403, verdict.error, verdict.refuse)
     comment = Comment(
         post_id=post.id,
         parent_id=draft.parent_id,
@@ -194,7 +201,8 @@ def submit(post: Post, data: Mapping[str, Any], *, user: User | None = None, ip:
         author_url=draft.url,
         content=draft.content,
         content_html=render(draft.content),
-        status=_initial_status(draft, user),
+        status=verdict.status,
+        hold_reasons=verdict.reasons or None,
         notify=draft.notify,
         ip=ip[:45],
         user_agent=user_agent[:255],
@@ -203,9 +211,23 @@ def submit(post: Post, data: Mapping[str, Any], *, user: User | None = None, ip:
     db.session.add(comment)
     db.session.flush()
     if comment.status == CommentStatus.APPROVED:
-        live.comment_published(comment)
-    db.session.commit()  # the after-commit hook publishes what live.* recorded
+        _published(comment)
+    if draft.email and draft.notify:
+        subscriptions.subscribe(draft.email, post)
+    if draft.email and _ticked(data.get("subscribe_blog")):
+        subscriptions.subscribe(draft.email, None)
+    db.session.commit()  # after the commit: live readers, then mail, hear of it
     return comment
+
+
+def _ticked(value: Any) -> bool:
+    return str(value or "").lower() in {"subscribe", "1", "true", "yes", "on"}
+
+
+def _published(comment: Comment) -> None:
+    """*comment* has just become public: live readers and subscribers hear of it after commit."""
+    live.comment_published(comment)
+    subscriptions.comment_published(comment)
 
 
 def set_status(comment: Comment, status: CommentStatus) -> bool:
@@ -216,7 +238,7 @@ def set_status(comment: Comment, status: CommentStatus) -> bool:
     comment.status = status
     db.session.flush()
     if status == CommentStatus.APPROVED:
-        live.comment_published(comment)
+        _published(comment)
     elif was_public:
         live.comment_removed(comment)
     return True
@@ -232,10 +254,48 @@ def delete(comment: Comment) -> None:
 
 
 def edit(comment: Comment, content: str) -> None:
-    """Replace *comment*'s text; approved comments update live."""
+    """Replace *comment*'s text (it then says it was edited); approved comments update live."""
     comment.content = content.strip()
     comment.content_html = render(comment.content)
-    comment.updated_at = utcnow()
+    comment.updated_at = comment.edited_at = utcnow()
     db.session.flush()
     if comment.status == CommentStatus.APPROVED:
         live.comment_updated(comment)
+
+
+def editable_until(comment: Comment) -> datetime | None:
+    """Until when its author may still edit or delete *comment* (None: no longer)."""
+    minutes = int(get_setting("comment_edit_minutes"))
+    until = comment.created_at + timedelta(minutes=minutes)
+    return until if minutes > 0 and utcnow() < until else None
+
+
+def _self_service_actor(comment: Comment, ip: str):
+    from app.moderation.actions import Actor
+
+    return Actor(None, f"{comment.author_name} (the author, from their browser)", ip)
+
+
+def edit_own(comment: Comment, content: Any, *, ip: str = "") -> None:
+    """The author corrects *comment*: same rules as a new comment's text; the old text is kept."""
+    from app.moderation.actions import edit as moderated_edit
+
+    if not isinstance(content, str) or not content.strip():
+        raise CommentRejected(400, "invalid", "Please type your comment text.",
+                              {"comment": "Please type your comment text."})
+    if _NOT_TEXT.search(content):
+        raise CommentRejected(400, "invalid", NOT_TEXT_MESSAGE, {"comment": NOT_TEXT_MESSAGE})
+    if len(content.strip()) > MAX_LENGTHS["comment"]:
+        message = f"This is too long: at most {MAX_LENGTHS['comment']:,} characters."
+        raise CommentRejected(400, "invalid", message, {"comment": message})
+    moderated_edit(comment, _self_service_actor(comment, ip), content=content,
+                   author=comment.author_name, email=comment.author_email, url=comment.author_url)
+    db.session.commit()
+
+
+def delete_own(comment: Comment, *, ip: str = "") -> None:
+    """The author takes *comment* back: deleted for good (replies stay), and audited."""
+    from app.moderation.actions import Action, apply
+
+    apply(comment, Action.DELETE, _self_service_actor(comment, ip))
+    db.session.commit()

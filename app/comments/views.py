@@ -5,9 +5,9 @@ from __future__ import annotations
 from flask import Blueprint, current_app, redirect, request
 from flask_login import current_user
 
-from app.blog.views import post_url, render_post
+from app.blog.views import comment_url, post_url, render_post
 from app.comments import service
-from app.comments.cookies import remember_commenter, remember_held
+from app.comments.cookies import remember_commenter, remember_mine
 from app.extensions import csrf, db
 from app.models import CommentStatus, Post
 from app.security import moderation_hash, same_origin
@@ -15,7 +15,7 @@ from app.security import moderation_hash, same_origin
 bp = Blueprint("comments", __name__)
 
 FORM_FIELDS = ("comment", "author", "email", "url", "comment_parent",
-               "wp-comment-cookies-consent", "subscribe_comments")
+               "wp-comment-cookies-consent", "subscribe_comments", "subscribe_blog")
 
 
 def commenter() -> object | None:
@@ -49,7 +49,7 @@ def post_form(slug: str):
 
     anchor = f"comment-{comment.id}"
     if comment.status == CommentStatus.APPROVED:
-        target = f"{post_url(post)}#{anchor}"
+        target = f"{comment_url(comment)}#{anchor}"
     else:
         target = post_url(post, unapproved=comment.id,
                           **{"moderation-hash": moderation_hash(comment.id)}) + f"#{anchor}"
@@ -57,8 +57,7 @@ def post_form(slug: str):
     if comment.user_id is None:
         remember_commenter(response, comment.author_name, comment.author_email,
                            comment.author_url, bool(form["wp-comment-cookies-consent"]))
-    if comment.status != CommentStatus.APPROVED:
-        remember_held(response, comment.id)
+    remember_mine(response, comment.id)
     return response
 
 

@@ -14,6 +14,7 @@
   var countEl = section.querySelector(".comment-count");
   var csrfToken = null;
   var unseen = [];
+  var mine = {};  // this browser's own comments it may still edit: id -> {content, editable_until}
 
   function $(id) { return document.getElementById(id); }
 
@@ -44,6 +45,12 @@
           if (consent) consent.checked = true;
         }
         (state.held || []).forEach(function (c) { place(c, false); });
+        (state.mine || []).forEach(function (m) {
+          mine[m.id] = m;
+          decorate($("li-comment-" + m.id));
+          var left = Date.parse(m.editable_until) - Date.now();
+          window.setTimeout(function () { delete mine[m.id]; undecorate(m.id); }, Math.max(left, 0));
+        });
         return state;
       })
       .catch(function () { /* the form still works without it: the no-JS path */ });
@@ -60,6 +67,8 @@
     } else {
       var container = list;
       var parent = comment.parent_id ? $("li-comment-" + comment.parent_id) : null;
+      // A new thread belongs on the newest page of comments; another page only counts it.
+      if (!parent && section.getAttribute("data-latest-page") === "false") return null;
       if (parent) {
         var depth = parseInt(node.getAttribute("data-depth"), 10) || 1;
         while (parent && parseInt(parent.getAttribute("data-depth"), 10) >= depth) {
@@ -76,7 +85,11 @@
       }
       var before = document.documentElement.scrollHeight;
       var above = false;
-      container.appendChild(node);
+      if (container === list && section.getAttribute("data-order") === "desc") {
+        list.insertBefore(node, list.firstElementChild);  // newest threads first
+      } else {
+        container.appendChild(node);
+      }
       var rect = node.getBoundingClientRect();
       if (rect.bottom < 0) {  // landed above what the reader is reading: keep their place
         above = true;
@@ -84,6 +97,7 @@
       }
       if (highlight && above) noteUnseen(node);
     }
+    decorate(node);
     if (highlight) {
       node.classList.add("is-new");
       window.setTimeout(function () { node.classList.remove("is-new"); }, 3000);
@@ -112,6 +126,102 @@
     if (!countEl) return;
     countEl.textContent = text;
     countEl.setAttribute("data-count", count);
+  }
+
+  /* --- editing or taking back one's own comment, for a short while --- */
+  function decorate(li) {
+    if (!li) return;
+    var id = li.getAttribute("data-comment-id");
+    var reply = li.querySelector(":scope > .comment-body .reply");
+    if (!mine[id] || !reply || reply.querySelector(".comment-edit-link")) return;
+    var edit = document.createElement("button");
+    edit.type = "button";
+    edit.className = "comment-edit-link linklike";
+    edit.textContent = "Edit";
+    var del = document.createElement("button");
+    del.type = "button";
+    del.className = "comment-delete-link linklike";
+    del.textContent = "Delete";
+    reply.appendChild(document.createTextNode(" "));
+    reply.appendChild(edit);
+    reply.appendChild(document.createTextNode(" "));
+    reply.appendChild(del);
+    edit.addEventListener("click", function () { openEditor(li, id); });
+    del.addEventListener("click", function () { takeBack(li, id); });
+  }
+
+  function undecorate(id) {
+    var li = $("li-comment-" + id);
+    if (!li) return;
+    Array.prototype.forEach.call(li.querySelectorAll(":scope > .comment-body .comment-edit-link, " +
+        ":scope > .comment-body .comment-delete-link, :scope > .comment-body .comment-editor"),
+      function (el) { el.remove(); });
+  }
+
+  function ownRequest(method, id, payload) {
+    return fetch("/api/comments/" + id, {
+      method: method,
+      credentials: "same-origin",
+      headers: {"Content-Type": "application/json", "X-CSRFToken": csrfToken || ""},
+      body: payload ? JSON.stringify(payload) : undefined
+    });
+  }
+
+  function openEditor(li, id) {
+    var body = li.querySelector(":scope > .comment-body");
+    if (body.querySelector(".comment-editor")) return;
+    var editor = document.createElement("form");
+    editor.className = "comment-editor";
+    var area = document.createElement("textarea");
+    area.value = mine[id].content;
+    area.rows = 5;
+    area.setAttribute("aria-label", "Edit your comment");
+    var error = document.createElement("p");
+    error.className = "field-error";
+    error.hidden = true;
+    var save = document.createElement("button");
+    save.type = "submit";
+    save.textContent = "Save";
+    var cancelEdit = document.createElement("button");
+    cancelEdit.type = "button";
+    cancelEdit.className = "linklike";
+    cancelEdit.textContent = "Cancel";
+    editor.appendChild(area);
+    editor.appendChild(error);
+    editor.appendChild(save);
+    editor.appendChild(document.createTextNode(" "));
+    editor.appendChild(cancelEdit);
+    body.querySelector(".comment-content").after(editor);
+    area.focus();
+    cancelEdit.addEventListener("click", function () { editor.remove(); });
+    editor.addEventListener("submit", function (event) {
+      event.preventDefault();
+      ownRequest("PUT", id, {comment: area.value}).then(function (response) {
+        return response.json().then(function (data) {
+          if (!response.ok) {
+            error.textContent = (data.fields && data.fields.comment) || data.message;
+            error.hidden = false;
+            return;
+          }
+          mine[id].content = area.value;
+          place(data.comment, true);
+          announce("Your comment was updated.");
+        });
+      });
+    });
+  }
+
+  function takeBack(li, id) {
+    if (!window.confirm("Delete your comment? This cannot be undone.")) return;
+    ownRequest("DELETE", id).then(function (response) {
+      if (response.status === 204) {
+        delete mine[id];
+        li.remove();
+        announce("Your comment was deleted.");
+      } else {
+        response.json().then(function (data) { window.alert(data.message); });
+      }
+    });
   }
 
   /* --- threaded replies: the Reply link moves the form under the comment --- */
@@ -189,6 +299,7 @@
       comment: form.elements.comment.value,
       comment_parent: parseInt(form.elements.comment_parent.value, 10) || 0,
       subscribe_comments: !!(form.elements.subscribe_comments && form.elements.subscribe_comments.checked),
+      subscribe_blog: !!(form.elements.subscribe_blog && form.elements.subscribe_blog.checked),
       remember: !!($("wp-comment-cookies-consent") && $("wp-comment-cookies-consent").checked)
     };
     ["author", "email", "url"].forEach(function (name) {
@@ -200,7 +311,21 @@
       if (result.status !== 201) { showErrors(result.body); return; }
       showErrors({fields: {}, message: ""});
       $("form-error").hidden = true;
-      var node = place(result.body.comment, true);
+      var created = result.body.comment;
+      if (result.body.editable_until) {
+        mine[created.id] = {content: payload.comment, editable_until: result.body.editable_until};
+        window.setTimeout(function () { delete mine[created.id]; undecorate(created.id); },
+                          Math.max(Date.parse(result.body.editable_until) - Date.now(), 0));
+      }
+      var node = place(created, true) || $("li-comment-" + created.id);
+      if (!node) {  // a new thread on an older page of comments: it lives on the newest page
+        var notice = $("form-error");
+        notice.className = "form-notice";
+        notice.textContent = "Your comment was posted; new comments are on the newest page.";
+        notice.hidden = false;
+        form.elements.comment.value = "";
+        return;
+      }
       form.elements.comment.value = "";
       try { window.sessionStorage.removeItem("parley-draft:" + slug); } catch (e) { /* private mode */ }
       cancelReply();
@@ -239,6 +364,9 @@
       }
       li.remove();
     });
+    source.addEventListener("likes", function (event) {
+      if (likeButton) showLikes(JSON.parse(event.data));
+    });
     source.addEventListener("count", function (event) {
       var data = JSON.parse(event.data);
       setCount(data.count, data.text);
@@ -261,6 +389,70 @@
     if (img.complete && img.naturalWidth === 0) useFallback(img);
   });
 
-  loadSession();
+  /* --- likes --- */
+  var likeButton = $("like-button");
+  var likeGuest = $("like-guest");
+  var likeMessage = $("like-message");
+  var signedIn = false;
+
+  function showLikes(state) {
+    $("like-count").textContent = state.text;
+    var box = $("likers");
+    box.textContent = "";
+    (state.likers || []).forEach(function (liker) {
+      var li = document.createElement("li");
+      var img = document.createElement("img");
+      img.className = "avatar liker";
+      img.src = liker.avatar;
+      img.alt = img.title = liker.name;
+      img.width = img.height = 30;
+      img.referrerPolicy = "no-referrer";
+      li.appendChild(img);
+      box.appendChild(li);
+    });
+    if (typeof state.liked === "boolean") {
+      likeButton.setAttribute("aria-pressed", state.liked ? "true" : "false");
+      likeButton.querySelector(".like-label").textContent = state.liked ? "Liked" : "Like";
+    }
+  }
+
+  function likeRequest(method, payload) {
+    return fetch("/api/posts/" + encodeURIComponent(slug) + "/likes", {
+      method: method, credentials: "same-origin",
+      headers: {"Content-Type": "application/json", "X-CSRFToken": csrfToken || ""},
+      body: payload ? JSON.stringify(payload) : undefined
+    }).then(function (r) { return r.json(); });
+  }
+
+  function say(text) {
+    likeMessage.textContent = text;
+    likeMessage.hidden = !text;
+  }
+
+  if (likeButton) {
+    fetch("/api/posts/" + encodeURIComponent(slug) + "/likes", {credentials: "same-origin"})
+      .then(function (r) { return r.json(); })
+      .then(function (state) { showLikes(state); likeButton.disabled = false; });
+    likeButton.addEventListener("click", function () {
+      if (likeButton.getAttribute("aria-pressed") === "true") {
+        likeRequest("DELETE").then(showLikes);
+      } else if (signedIn) {
+        likeRequest("POST").then(showLikes);
+      } else {
+        likeGuest.hidden = false;
+        $("like-email").focus();
+      }
+    });
+    likeGuest.addEventListener("submit", function (event) {
+      event.preventDefault();
+      likeRequest("POST", {email: $("like-email").value}).then(function (state) {
+        if (state.error) { say(state.message); return; }
+        likeGuest.hidden = true;
+        say(state.message);
+      });
+    });
+  }
+
+  loadSession().then(function (state) { signedIn = !!(state && state.user); });
   listen();
 })();
