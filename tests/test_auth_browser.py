@@ -3,8 +3,6 @@ its draft still in the box, and posts a comment under the provider identity."""
 
 from __future__ import annotations
 
-import shutil
-
 import pytest
 import sqlalchemy as sa
 
@@ -17,9 +15,6 @@ from tests.oauth.servers import LiveServer, NodeServer
 pytestmark = [pytest.mark.browser, pytest.mark.node]
 
 PERMALINK = "/2011/01/25/pakistan-russia-agree-to-bury-the-hatchet/"
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
 DRAFT = "Both countries have good reasons —\nand this is my draft, kept across the sign-in."
 
 
@@ -48,19 +43,14 @@ def site(google, tmp_path):
 
 
 @pytest.fixture
-def page():
-    if not shutil.which("chromium") and not shutil.which(CHROMIUM):
-        pytest.skip("SKIPPED LOUDLY: chromium is not installed, so the browser tests cannot run "
-                    "(apt-get install chromium; scripts/test does it as root)")
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        context = browser.new_context()
-        page = context.new_page()
-        page.set_default_timeout(15000)
-        yield page
-        context.close()
-        browser.close()
+def page(browser):
+    """A fresh context of the suite's one chromium (tests/conftest.py; Playwright's sync API
+    allows one running instance per thread)."""
+    context = browser.new_context()
+    page = context.new_page()
+    page.set_default_timeout(15000)
+    yield page
+    context.close()
 
 
 def test_sign_in_keeps_the_draft_and_posts_under_the_google_identity(site, page):
