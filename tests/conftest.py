@@ -73,11 +73,31 @@ def database_url(request, tmp_path):
     return request.getfixturevalue("postgres_url")
 
 
+_apps_of_this_test: list = []
+
+
 def make_app(database_url: str, **config):
     settings = {"TESTING": True, "SQLALCHEMY_DATABASE_URI": database_url,
                 "LIVE_POLL_SECONDS": 0.2}
     settings.update(config)
-    return create_app(settings)
+    app = create_app(settings)
+    _apps_of_this_test.append(app)
+    return app
+
+
+@pytest.fixture(autouse=True)
+def _close_every_app():
+    """Close the connection pools of every app a test made, so none is left to the garbage
+    collector (an open PostgreSQL connection found there is a ResourceWarning, an error here)."""
+    yield
+    from app.mail import get_mailer
+
+    while _apps_of_this_test:
+        app = _apps_of_this_test.pop()
+        get_mailer(app).join(5)
+        with app.app_context():
+            db.session.remove()
+            db.engine.dispose()
 
 
 def reset_database(app) -> None:

@@ -109,15 +109,6 @@ def test_every_change_shows_on_the_very_next_request(app, client, open_door):
     assert b"Comments are closed." in client.get(PAGE).data
 
 
-def test_a_change_made_without_the_service_shows_too(app, client):
-    """Raw SQL writes no event; the comments' count and newest update are in the key."""
-    client.get(PAGE)
-    with app.app_context():
-        db.session.execute(sa.update(Comment).values(content_html="<p>rewritten in SQL</p>"))
-        db.session.commit()
-    assert b"rewritten in SQL" in client.get(PAGE).data
-
-
 def _sign_in(app, client) -> None:
     with app.app_context():
         user = User(name="Signed-in Sara", email="sara@example.com", email_verified=True)

@@ -14,6 +14,9 @@ from tests.conftest import make_app
 
 
 def _empty_database(database_url: str) -> None:
+    from tests import conftest
+
+    conftest._pg_schema_ready.discard(database_url)  # the next test builds the schema again
     app = make_app(database_url)
     with app.app_context():
         db.drop_all()

@@ -10,6 +10,10 @@ from what can change it, read fresh on every request (two small queries):
   (all their rows, hashed) — a setting change shows on the next request;
 - the address asked for (host, path, query) and a fingerprint of the templates and static files.
 
+A change made behind Parley's back (raw SQL on the comments table) writes no event and is not
+noticed until something else moves the key: the price of a key that costs one index lookup
+whatever the number of comments. Operators who edit rows by hand set PAGE_CACHE_SIZE=0 or restart.
+
 A hit is served without rendering; a reader (or proxy) that already has those bytes gets a 304.
 Signed-in readers, `?unapproved=` links, error re-renders and any page rendered with extra
 context are never cached. Each process keeps its own small LRU: workers agree because the key
