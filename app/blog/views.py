@@ -104,22 +104,9 @@ def index():
     return render_post(post)
 
 
-@bp.get("/<int(fixed_digits=4):year>/<int(fixed_digits=2):month>/<int(fixed_digits=2):day>/<slug>/")
-def permalink(year: int, month: int, day: int, slug: str):
-    """Show a post at its WordPress-style permalink."""
-    hit = cache.cached_page(slug)
-    if hit is not None:
-        return hit
-    post = Post.by_permalink(year, month, day, slug)
-    if post is None:
-        abort(404)
-    return render_post(post)
-
-
-@bp.get("/<int(fixed_digits=4):year>/<int(fixed_digits=2):month>/<int(fixed_digits=2):day>/<slug>/"
-        "comment-page-<int:page>/")
-def comment_page_view(year: int, month: int, day: int, slug: str, page: int):
-    """Show one page of a post's comments, at WordPress's address for it."""
+def _show(year: int, month: int, day: int, slug: str, page: int | None = None) -> Response:
+    """The cached anonymous page if there is one, else *slug*'s post rendered (404 if the date
+    in the address is not its date)."""
     hit = cache.cached_page(slug)
     if hit is not None:
         return hit
@@ -127,3 +114,16 @@ def comment_page_view(year: int, month: int, day: int, slug: str, page: int):
     if post is None:
         abort(404)
     return render_post(post, page_number=page)
+
+
+@bp.get("/<int(fixed_digits=4):year>/<int(fixed_digits=2):month>/<int(fixed_digits=2):day>/<slug>/")
+def permalink(year: int, month: int, day: int, slug: str):
+    """Show a post at its WordPress-style permalink."""
+    return _show(year, month, day, slug)
+
+
+@bp.get("/<int(fixed_digits=4):year>/<int(fixed_digits=2):month>/<int(fixed_digits=2):day>/<slug>/"
+        "comment-page-<int:page>/")
+def comment_page_view(year: int, month: int, day: int, slug: str, page: int):
+    """Show one page of a post's comments, at WordPress's address for it."""
+    return _show(year, month, day, slug, page)
