@@ -187,7 +187,7 @@ def test_the_author_edits_their_comment_in_place(browser, site):
     page.wait_for_selector("#comments[data-live=open]")
     fill_guest(page, "Teh typo")
     page.click("#submit")
-    page.wait_for_selector("li.comment:has-text('Teh typo') .comment-edit-link").click()
+    page.locator("li.comment:has-text('Teh typo') .comment-edit-link").click()
     page.fill(".comment-editor textarea", "The typo, fixed")
     page.click(".comment-editor button[type=submit]")
     page.wait_for_selector("li.comment:has-text('The typo, fixed') .comment-edited")

@@ -344,8 +344,11 @@
     var source = new EventSource("/api/posts/" + encodeURIComponent(slug) + "/live?last_event_id=" + last);
     source.addEventListener("comment.created", function (event) {
       var comment = JSON.parse(event.data);
-      var mine = $("li-comment-" + comment.id);
-      place(comment, !mine || mine.classList.contains("comment-held"));
+      var shown = $("li-comment-" + comment.id);
+      // Already on the page (one's own, just posted): leave it, and any editor open in it, be.
+      // A held one of one's own is replaced: it has just been approved.
+      if (shown && !shown.classList.contains("comment-held")) return;
+      place(comment, true);
       announce("New comment from " + comment.author);
     });
     source.addEventListener("comment.updated", function (event) {
