@@ -87,6 +87,9 @@ class Config:
         self.SECURITY_HSTS_SECONDS = int(env("SECURITY_HSTS_SECONDS", str(365 * 24 * 3600)))
         # Rendered article pages kept per process for anonymous readers (0: no page cache).
         self.PAGE_CACHE_SIZE = int(env("PAGE_CACHE_SIZE", "64"))
+        # How long a worker answers a page it has just validated without asking the database
+        # again (app/blog/fresh.py; 0: validate every request). Live streams replay what is newer.
+        self.PAGE_CACHE_FRESH_SECONDS = float(env("PAGE_CACHE_FRESH_SECONDS", "1"))
 
     def init_app(self, app) -> None:
         """Fill in what depends on the instance folder; refuse unsafe production settings."""
@@ -115,6 +118,9 @@ class TestingConfig(Config):
         # Tests post many comments from one address; the limit tests set their own values.
         self.RATELIMIT_POSTING = "1000 per minute"
         self.RATELIMIT_SIGNIN = "1000 per minute"
+        # Tests change the database from other apps and threads and read at once; the fresh
+        # window's own tests turn it on.
+        self.PAGE_CACHE_FRESH_SECONDS = 0
 
 
 class ProductionConfig(Config):

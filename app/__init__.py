@@ -36,6 +36,7 @@ def create_app(test_config: dict[str, Any] | None = None, config_name: str | Non
     register_errorhandlers(app)
     register_commands(app)
     register_template_helpers(app)
+    register_page_cache(app)
     register_security(app)
     return app
 
@@ -126,6 +127,13 @@ def register_commands(app: Flask) -> None:
     from app import wxr
 
     wxr.register(app)  # flask wxr import|export
+
+
+def register_page_cache(app: Flask) -> None:
+    """The fresh window in front of Flask (before ProxyFix wraps it, so it sees the real host)."""
+    from app.blog import fresh
+
+    fresh.install(app)
 
 
 def register_security(app: Flask) -> None:

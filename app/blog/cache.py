@@ -18,6 +18,9 @@ A hit is served without rendering; a reader (or proxy) that already has those by
 Signed-in readers, `?unapproved=` links, error re-renders and any page rendered with extra
 context are never cached. Each process keeps its own small LRU: workers agree because the key
 comes from the database, not from the process.
+
+In front of Flask, the fresh window (app/blog/fresh.py) answers a page this worker validated less
+than PAGE_CACHE_FRESH_SECONDS ago without asking the database again.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ import sqlalchemy as sa
 from flask import Flask, Response, current_app, request
 from flask_login import current_user
 
+from app.blog import fresh
 from app.extensions import db
 from app.models import Event, Post, Setting, utcnow
 from app.settings import DEFAULTS
@@ -199,4 +203,5 @@ def finish(response: Response, etag: str) -> Response:
     response.set_etag(etag)
     response.headers["Cache-Control"] = "public, no-cache"
     response.vary.add("Cookie")  # a signed-in reader's cookie gets a different page
+    fresh.mark_validated(etag)
     return response.make_conditional(request)

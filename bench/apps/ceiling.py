@@ -27,23 +27,26 @@ def create_app() -> Flask:
 
     from app import ROOT
     from app.blog import views as blog_views
+    from app.comments.pages import comment_page
     from app.comments.threads import build_thread
     from app.extensions import db
-    from app.models import Comment, Event
+    from app.models import Event
     from app.settings import get_setting
     from bench.seed import parley_app
 
     parley = parley_app(os.environ["BENCH_DATABASE_URL"])
     with parley.test_request_context("/"):
         post = db.session.scalar(sa.select(Post).order_by(Post.id))
-        comments = list(db.session.scalars(Comment.visible_on(post)))
+        page = comment_page(post)
+        comments = page.comments
         for comment in comments:  # load everything the template reads, then detach
             _ = (comment.user, comment.avatar_url, comment.author_link)
         context = {
             "post": _snapshot_post(post),
             "comments": comments,
+            "page": page,
             "depth": get_setting("thread_comments_depth"),
-            "comment_count": len(comments),
+            "comment_count": page.total,
             "last_event_id": Event.last_id(post.id),
         }
         if hasattr(blog_views, "likers"):
@@ -67,9 +70,12 @@ def create_app() -> Flask:
     def page(**_url_values):
         """The article with its 200 comments, rendered from memory."""
         extra = {"likers": context["likers"]} if "likers" in context else {}
+        thread = build_thread(context["comments"], context["depth"])
+        if context["page"].newest_first:
+            thread.reverse()
         return render_template(
-            "blog/post.html", post=context["post"],
-            thread=build_thread(context["comments"], context["depth"]), held_ids=set(),
+            "blog/post.html", post=context["post"], thread=thread, page=context["page"],
+            held_ids=set(),
             comment_count=context["comment_count"], last_event_id=context["last_event_id"],
             **extra)
 
