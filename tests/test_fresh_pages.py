@@ -107,3 +107,18 @@ def test_a_changed_setting_shows_at_once_in_the_worker_that_changed_it(windowed)
         db.session.scalar(sa.select(Post)).comments_open = False
         db.session.commit()
     assert b'name="comment"' not in client.get(PAGE).data
+
+
+def test_a_revalidation_by_flask_renews_the_page_held_for_its_etag(app, database_url):
+    windowed = make_app(database_url, PAGE_CACHE_FRESH_SECONDS=1)
+    client = windowed.test_client()
+    etag = client.get(PAGE).headers["ETag"]
+    time.sleep(1.05)  # the window has lapsed: the next request asks Flask and the database
+    with counting_queries(windowed) as asked:
+        first = client.get(PAGE, headers={"If-None-Match": etag})
+    with counting_queries(windowed) as renewed:
+        second = client.get(PAGE, headers={"If-None-Match": etag})
+        full = client.get(PAGE)
+    assert first.status_code == second.status_code == 304
+    assert asked and renewed == []
+    assert full.status_code == 200 and full.headers["ETag"] == etag

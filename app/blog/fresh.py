@@ -105,6 +105,13 @@ class FreshPages:
             return None
         return page
 
+    def _renew(self, generation: int, address: Address, etag: str) -> None:
+        """Flask has just validated *etag* again (a 304): the bytes held for it are fresh again."""
+        with self._lock:
+            page = self._pages.get(address)
+            if generation == self._generation and page is not None and page[4] == etag:
+                self._pages[address] = (time.monotonic() + self.seconds, *page[1:])
+
     def _keep(self, generation: int, address: Address, status: str,
               headers: list[tuple[str, str]], body: bytes, etag: str) -> None:
         with self._lock:
@@ -144,6 +151,9 @@ class FreshPages:
 
         result = self.wsgi_app(environ, capture)
         etag = environ.get(_MARK)
+        if etag is not None and answered.get("status", "").startswith("304 "):
+            self._renew(generation, address, etag)
+            return result
         if (etag is None or environ["REQUEST_METHOD"] != "GET"
                 or not answered.get("status", "").startswith("200 ")
                 or any(k.lower() == "set-cookie" for k, _ in answered["headers"])):
