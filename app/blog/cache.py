@@ -149,19 +149,20 @@ _LATEST = (_POST_COLUMNS.where(Post.published_at <= sa.bindparam("now"))
 _SETTINGS = sa.select(Setting.key, Setting.value).order_by(Setting.key)
 
 
-def _state(statement: sa.Select, params: dict) -> tuple[int, str] | None:
-    """(post id, cache key) for the post *statement* selects, as the database has it now."""
+def _state(statement: sa.Select, params: dict) -> tuple[str, int] | None:
+    """(cache key, last event id) of the post *statement* selects, as the database has it now."""
     connection = db.session.connection()
     row = connection.execute(statement, params).first()
     if row is None:
         return None
     settings = [tuple(r) for r in connection.execute(_SETTINGS)]
-    return row[0], _key(row, settings)
+    return _key(row, settings), row[3] or 0
 
 
-def page_key(post: Post) -> str:
-    """The cache key (and ETag) of *post*'s anonymous page as the database has it now."""
-    return _state(_BY_ID, {"post_id": post.id})[1]
+def page_key(post: Post) -> tuple[str, int]:
+    """The cache key (and ETag) of *post*'s anonymous page as the database has it now, and the
+    post's last live event id it was built from (the position the page's stream starts at)."""
+    return _state(_BY_ID, {"post_id": post.id})
 
 
 def cached_page(slug: str | None = None) -> Response | None:
@@ -176,7 +177,7 @@ def cached_page(slug: str | None = None) -> Response | None:
         state = _state(_BY_SLUG, {"slug": slug})
     else:
         state = _state(_LATEST, {"now": utcnow()})
-    return lookup(state[1]) if state is not None else None
+    return lookup(state[0]) if state is not None else None
 
 
 def lookup(key: str) -> Response | None:

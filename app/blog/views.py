@@ -61,10 +61,12 @@ def render_post(post: Post, status: int = 200, page_number: int | None = None,
                 **extra: Any) -> Response:
     """Render *post* with (a page of) its approved comments, threaded."""
     # Read the event position first: anything after it is replayed by the live stream.
-    last_event_id = Event.last_id(post.id)
     key = None
     if status == 200 and not extra and cache.get_cache(current_app) and cache.cacheable():
-        key = cache.page_key(post)  # the same bytes for every anonymous reader: keep them
+        # the same bytes for every anonymous reader: keep them (the key holds the position)
+        key, last_event_id = cache.page_key(post)
+    else:
+        last_event_id = Event.last_id(post.id)
     try:
         page = comment_page(post, page_number)
     except NoSuchPage:
