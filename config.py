@@ -97,6 +97,11 @@ class Config:
         if not app.config.get("SQLALCHEMY_DATABASE_URI"):
             instance.mkdir(parents=True, exist_ok=True)
             app.config["SQLALCHEMY_DATABASE_URI"] = f"sqlite:///{instance / 'parley.db'}"
+        if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
+            # A file has no server to drop the connection: pinging it costs a query per request.
+            options = dict(app.config.get("SQLALCHEMY_ENGINE_OPTIONS") or {})
+            options["pool_pre_ping"] = False
+            app.config["SQLALCHEMY_ENGINE_OPTIONS"] = options
         if not app.config.get("SECRET_KEY"):
             app.config["SECRET_KEY"] = _instance_secret(instance)
 

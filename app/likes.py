@@ -36,8 +36,11 @@ def likes_text(count: int) -> str:
     return f"{count:,} bloggers like this."
 
 
+_LIKERS = Like.confirmed_on(sa.bindparam("post_id")).limit(LIKERS_SHOWN)  # built once
+
+
 def likers(post_id: int) -> list[dict[str, str]]:
-    rows = db.session.scalars(Like.confirmed_on(post_id).limit(LIKERS_SHOWN))
+    rows = db.session.scalars(_LIKERS, {"post_id": post_id})
     return [{"name": like.display_name, "avatar": like.avatar_url} for like in rows]
 
 

@@ -4,23 +4,85 @@ With "Break comments into pages" on, a page holds `comments_per_page` top-level 
 their replies; page 1 has the oldest threads, and the permalink shows the newest page or the
 first, as the Discussion settings say. Three queries whatever the number of comments: the count,
 the page's top-level comments, and their replies (a recursive query).
+
+The page reads its comments as plain rows (`PageComment`), not ORM objects: it only shows them,
+and for a page of hundreds of comments the ORM's identity map and change tracking cost more than
+the query (benchmarks: docs/benchmarks.md).
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from datetime import datetime
+from typing import NamedTuple
 
 import sqlalchemy as sa
 
 from app.extensions import db
-from app.models import Comment, CommentStatus, Post
+from app.models import Comment, CommentStatus, Post, User, commenter_avatar, commenter_link
 from app.settings import get_setting
+
+
+class PageComment(NamedTuple):
+    """An approved comment as the article page shows it (what the comment_item macro reads)."""
+
+    id: int
+    post_id: int
+    parent_id: int | None
+    author_name: str
+    author_email: str
+    author_url: str
+    content_html: str
+    created_at: datetime
+    edited_at: datetime | None
+    account_avatar: str | None
+    account_profile: str | None
+
+    @property
+    def avatar_url(self) -> str:
+        return commenter_avatar(self.account_avatar, self.author_email)
+
+    @property
+    def author_link(self) -> str:
+        return commenter_link(self.author_url, self.account_profile)
+
+
+# Built once, with bind parameters: building a statement costs more than running it here.
+_POST = sa.bindparam("post_id")
+_APPROVED = sa.and_(Comment.post_id == _POST, Comment.status == CommentStatus.APPROVED)
+_ROOTS = sa.and_(_APPROVED, Comment.parent_id.is_(None))
+_SHOWN = sa.select(
+    Comment.id, Comment.post_id, Comment.parent_id, Comment.author_name, Comment.author_email,
+    Comment.author_url, Comment.content_html, Comment.created_at, Comment.edited_at,
+    User.avatar_url, User.profile_url,
+).outerjoin(User, Comment.user_id == User.id).order_by(Comment.created_at, Comment.id)
+_ALL = _SHOWN.where(_APPROVED)
+_COUNT = sa.select(sa.func.count(Comment.id)).where(_APPROVED)
+_COUNT_ROOTS = sa.select(sa.func.count(Comment.id)).where(_ROOTS)
+
+
+def _page_of_threads() -> sa.Select:
+    """A page of top-level comments (offset/limit parameters) with every approved reply below."""
+    page_roots = (sa.select(Comment.id).where(_ROOTS).order_by(Comment.created_at, Comment.id)
+                  .offset(sa.bindparam("offset")).limit(sa.bindparam("limit"))).cte("page_roots")
+    thread = sa.select(Comment.id).where(Comment.id.in_(sa.select(page_roots.c.id))).cte(
+        "thread", recursive=True)
+    thread = thread.union_all(
+        sa.select(Comment.id).where(_APPROVED, Comment.parent_id == thread.c.id))
+    return _SHOWN.where(Comment.id.in_(sa.select(thread.c.id)))
+
+
+_PAGE = _page_of_threads()
+
+
+def _shown(statement: sa.Select, **params) -> list[PageComment]:
+    return [PageComment(*row) for row in db.session.connection().execute(statement, params)]
 
 
 @dataclass(frozen=True)
 class CommentPage:
-    comments: list[Comment]  # oldest first; the template nests them
+    comments: list[PageComment | Comment]  # oldest first; the template nests them
     total: int  # approved comments on the post, all pages
     number: int  # this page, 1-based (1 when not paging)
     pages: int  # how many pages (1 when not paging)
@@ -46,30 +108,19 @@ def comment_page(post: Post, number: int | None = None) -> CommentPage:
     if not get_setting("page_comments"):
         if number not in (None, 1):
             raise NoSuchPage(number)
-        comments = list(db.session.scalars(Comment.visible_on(post)))
+        comments = _shown(_ALL, post_id=post.id)
         return CommentPage(comments, len(comments), 1, 1, newest_first)
 
     per_page = max(1, int(get_setting("comments_per_page")))
-    total = db.session.scalar(sa.select(sa.func.count(Comment.id)).where(_approved(post))) or 0
-    roots = sa.and_(_approved(post), Comment.parent_id.is_(None))
-    top_level = db.session.scalar(sa.select(sa.func.count(Comment.id)).where(roots)) or 0
+    connection = db.session.connection()
+    total = connection.execute(_COUNT, {"post_id": post.id}).scalar() or 0
+    top_level = connection.execute(_COUNT_ROOTS, {"post_id": post.id}).scalar() or 0
     pages = max(1, math.ceil(top_level / per_page))
     if number is None:
         number = pages if get_setting("default_comments_page") == "newest" else 1
     if not 1 <= number <= pages:
         raise NoSuchPage(number)
-
-    page_roots = (sa.select(Comment.id).where(roots)
-                  .order_by(Comment.created_at, Comment.id)
-                  .offset((number - 1) * per_page).limit(per_page)).cte("page_roots")
-    # the page's threads: its top-level comments and every approved reply below them
-    thread = sa.select(Comment.id).where(Comment.id.in_(sa.select(page_roots.c.id))).cte(
-        "thread", recursive=True)
-    thread = thread.union_all(
-        sa.select(Comment.id).where(_approved(post), Comment.parent_id == thread.c.id))
-    comments = list(db.session.scalars(
-        sa.select(Comment).where(Comment.id.in_(sa.select(thread.c.id)))
-        .order_by(Comment.created_at, Comment.id)))
+    comments = _shown(_PAGE, post_id=post.id, offset=(number - 1) * per_page, limit=per_page)
     return CommentPage(comments, total, number, pages, newest_first)
 
 
