@@ -46,6 +46,8 @@ class WireEvent:
     data: str  # JSON
 
     def encode(self) -> str:
+        if self.kind == "heartbeat":
+            return ": heartbeat\n\n"  # a comment line: keeps proxies and readers from timing out
         return f"id: {self.id}\nevent: {self.kind}\ndata: {self.data}\n\n"
 
     @cached_property
@@ -251,20 +253,27 @@ class RedisBroker:
 
 # --- the per-process hub ---------------------------------------------------------------------
 
+# Put in a reader's queue by the hub when nothing was written to it for a heartbeat interval.
+HEARTBEAT = WireEvent(0, "heartbeat", "")
+
+
 @dataclass(eq=False)
 class Subscriber:
     post_id: int
     queue: queue.Queue = field(default_factory=lambda: queue.Queue(maxsize=2000))
     dropped: bool = False
+    last_write: float = field(default_factory=time.monotonic)
 
 
 class Hub:
     """Fans news out to this process's readers: one database read per event, not per reader."""
 
-    def __init__(self, app: Flask, broker: Broker, poll_seconds: float) -> None:
+    def __init__(self, app: Flask, broker: Broker, poll_seconds: float,
+                 heartbeat_seconds: float = HEARTBEAT_SECONDS) -> None:
         self.app = app
         self.broker = broker
         self.poll_seconds = poll_seconds
+        self.heartbeat_seconds = heartbeat_seconds
         self._subscribers: dict[int, set[Subscriber]] = {}
         self._positions: dict[int, int] = {}
         self._news: queue.Queue[int | None] = queue.Queue()
@@ -307,9 +316,11 @@ class Hub:
         self.broker.start(self._news.put)
 
     def _run(self) -> None:
+        tick = min(self.poll_seconds, self.heartbeat_seconds / 4)
+        next_beat = time.monotonic() + tick
         while True:
             try:
-                post_id = self._news.get(timeout=self.poll_seconds)
+                post_id = self._news.get(timeout=tick)
             except queue.Empty:
                 post_id = None
             try:
@@ -318,6 +329,26 @@ class Hub:
             except Exception:
                 log.exception("live: delivering events failed; retrying on the next poll")
                 time.sleep(min(self.poll_seconds, 1))
+            if time.monotonic() >= next_beat:
+                self._heartbeat()
+                next_beat = time.monotonic() + tick
+
+    def _heartbeat(self) -> None:
+        """Queue a heartbeat for each reader nothing was written to for a heartbeat interval.
+
+        Readers wait on their queue without a timer of their own (thousands of timers cost more
+        than one pass here), and a reader's interval runs from its own last write, so readers who
+        connected together are not all beaten in the same instant for ever after.
+        """
+        due = time.monotonic() - self.heartbeat_seconds
+        with self._lock:
+            quiet = [s for subs in self._subscribers.values() for s in subs if s.last_write <= due]
+        for subscriber in quiet:
+            subscriber.last_write = time.monotonic()
+            try:
+                subscriber.queue.put_nowait(HEARTBEAT)
+            except queue.Full:
+                pass
 
     def _deliver(self, post_id: int | None) -> None:
         with self._lock:
@@ -361,7 +392,9 @@ def get_broker(app: Flask) -> Broker:
 def get_hub(app: Flask) -> Hub:
     hub = app.extensions.get("parley.hub")
     if hub is None:
-        hub = Hub(app, get_broker(app), float(app.config.get("LIVE_POLL_SECONDS", 2.0)))
+        hub = Hub(app, get_broker(app), float(app.config.get("LIVE_POLL_SECONDS", 2.0)),
+                  min(float(app.config.get("LIVE_HEARTBEAT_SECONDS", HEARTBEAT_SECONDS)),
+                      HEARTBEAT_SECONDS))
         hub = app.extensions.setdefault("parley.hub", hub)
     return hub
 
@@ -371,8 +404,6 @@ def stream(app: Flask, post_id: int, last_event_id: int) -> Iterator[bytes]:
 
     No database connection is held while waiting: the backlog is read in a short app context.
     """
-    heartbeat = min(float(app.config.get("LIVE_HEARTBEAT_SECONDS", HEARTBEAT_SECONDS)),
-                    HEARTBEAT_SECONDS)
     hub = get_hub(app)
     subscriber = hub.subscribe(post_id, last_event_id)
     try:
@@ -388,13 +419,18 @@ def stream(app: Flask, post_id: int, last_event_id: int) -> Iterator[bytes]:
             if len(backlog) < 500:
                 break
         while not subscriber.dropped:
-            try:
-                event = subscriber.queue.get(timeout=heartbeat)
-            except queue.Empty:
-                yield b": heartbeat\n\n"
+            events = [subscriber.queue.get()]  # the hub queues a heartbeat when all is quiet
+            while len(events) < 50:  # what arrived together goes out in one write
+                try:
+                    events.append(subscriber.queue.get_nowait())
+                except queue.Empty:
+                    break
+            # the same bytes objects for every reader: no per-reader encoding
+            frames = [e.wire for e in events if e.id > last or e is HEARTBEAT]
+            if not frames:  # all already sent from the backlog
                 continue
-            if event.id > last:
-                yield event.wire  # the same bytes object for every reader: no per-reader encoding
-                last = event.id
+            last = max(last, *(e.id for e in events))
+            subscriber.last_write = time.monotonic()
+            yield frames[0] if len(frames) == 1 else b"".join(frames)
     finally:
         hub.unsubscribe(subscriber)
