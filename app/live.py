@@ -242,7 +242,9 @@ class RedisBroker:
             except Exception as exc:
                 log.warning("live: Redis subscription lost (%s); retrying in %.1fs", exc, backoff)
                 time.sleep(backoff)
-                backoff = min(backoff * 2, 5)
+                # Capped low: one connection attempt a second per process costs Redis nothing,
+                # and live updates resume within about a second of Redis coming back.
+                backoff = min(backoff * 2, 1.0)
             finally:
                 try:
                     pubsub.close()
