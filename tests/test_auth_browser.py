@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import pytest
 import sqlalchemy as sa
+from playwright.sync_api import expect
 
-from app.commands import seed_article
 from app.extensions import db
 from app.models import Comment, User
-from tests.conftest import make_app, reset_database
-from tests.oauth.servers import LiveServer, NodeServer
+from tests.oauth.servers import NodeServer, serve_parley
 
 pytestmark = [pytest.mark.browser, pytest.mark.node]
 
@@ -27,19 +26,9 @@ def google():
 
 @pytest.fixture
 def site(google, tmp_path):
-    live = LiveServer()
-    app = make_app(f"sqlite:///{tmp_path / 'parley.db'}",
-                   GOOGLE_CLIENT_ID="browser-client", GOOGLE_CLIENT_SECRET="browser-secret",
-                   GOOGLE_SERVER_METADATA_URL=f"{google.url}/.well-known/openid-configuration")
-    reset_database(app)
-    with app.app_context():
-        seed_article()
-    live.app = app
-    yield live
-    live.stop()
-    with app.app_context():
-        db.session.remove()
-        db.engine.dispose()
+    yield from serve_parley(
+        tmp_path, GOOGLE_CLIENT_ID="browser-client", GOOGLE_CLIENT_SECRET="browser-secret",
+        GOOGLE_SERVER_METADATA_URL=f"{google.url}/.well-known/openid-configuration")
 
 
 @pytest.fixture
@@ -82,7 +71,8 @@ def test_a_cancelled_sign_in_lands_on_the_article_with_the_draft(site, google, p
     page.click("#postas-google")
     page.locator("#signin-error").wait_for()
     assert page.inner_text("#signin-error") == "Sign-in with Google was cancelled."
-    assert page.input_value("#comment") == DRAFT
+    # the message is in the HTML; the draft comes back when the page's script has run
+    expect(page.locator("#comment")).to_have_value(DRAFT)
     # the address is the article's again, not the callback's
     page.wait_for_url(f"{site.url}{PERMALINK}#respond")
     with site.app.app_context():
@@ -100,7 +90,7 @@ def test_change_shows_the_icons_and_log_out_posts(site, page):
     page.click("#comment-form-logout")
     page.locator("#email").wait_for()  # the guest form is back
     assert "Fill in your details below" in page.inner_text("#comment-form-identity")
-    assert page.input_value("#comment") == "kept across a log out too"
+    expect(page.locator("#comment")).to_have_value("kept across a log out too")
 
 
 def test_a_reply_in_progress_comes_back_under_its_comment(site, page):
