@@ -3,6 +3,10 @@ download it as JSON, or erase it — erasing only after they confirm on the page
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
+from typing import Any
+
 import sqlalchemy as sa
 from email_validator import EmailNotValidError, validate_email
 from flask import Blueprint, current_app, jsonify, render_template, request, url_for
@@ -63,24 +67,35 @@ def ask():
     return render_template("privacy/ask.html", sent=True, email=email)
 
 
+def _with_email(view: Callable[[str, str], Any]) -> Callable[[str], Any]:
+    """Call *view* with the signed link's email address; a bad or expired link gets a 400 (a
+    page, or JSON for the JSON export)."""
+
+    @functools.wraps(view)
+    def from_link(token: str):
+        try:
+            email = _email_from(token)
+        except BadLink as bad:
+            if request.path.endswith(".json"):
+                return {"error": "bad_link", "message": str(bad), "fields": {}}, 400
+            return render_template("privacy/ask.html", error=str(bad)), 400
+        return view(token, email)
+
+    return from_link
+
+
 @bp.get("/<token>")
-def mine(token: str):
+@_with_email
+def mine(token: str, email: str):
     """List every comment written with the link's email address."""
-    try:
-        email = _email_from(token)
-    except BadLink as bad:
-        return render_template("privacy/ask.html", error=str(bad)), 400
     return render_template("privacy/mine.html", email=email, comments=_comments_of(email),
                            token=token)
 
 
 @bp.get("/<token>/export.json")
-def export(token: str):
+@_with_email
+def export(token: str, email: str):
     """Everything stored about the link's email address, as JSON."""
-    try:
-        email = _email_from(token)
-    except BadLink as bad:
-        return {"error": "bad_link", "message": str(bad), "fields": {}}, 400
     posts = {p.id: p.slug for p in db.session.scalars(sa.select(Post))}
     response = jsonify({
         "email": email,
@@ -101,12 +116,9 @@ def export(token: str):
 
 
 @bp.post("/<token>/erase")
-def erase(token: str):
+@_with_email
+def erase(token: str, email: str):
     """Erase every comment, subscription and like of the link's email — once confirmed."""
-    try:
-        email = _email_from(token)
-    except BadLink as bad:
-        return render_template("privacy/ask.html", error=str(bad)), 400
     comments = _comments_of(email)
     if request.form.get("confirm") != "yes":
         return render_template("privacy/mine.html", email=email, comments=comments, token=token,

@@ -13,28 +13,25 @@ bp = Blueprint("subscriptions", __name__, url_prefix="/subscriptions")
 @bp.route("/confirm/<token>", methods=["GET", "POST"])
 def confirm(token: str):
     """Show what the link confirms (GET); confirm it (POST, from the page's button)."""
-    try:
-        if request.method == "POST":
-            subscription = service.confirm(token)
-            return render_template("subscriptions/done.html", subscription=subscription,
-                                   confirmed=True)
-        subscription = service.load(token, confirm=True)
-    except service.BadLink as bad:
-        return render_template("subscriptions/done.html", error=str(bad)), 400
-    return render_template("subscriptions/ask.html", subscription=subscription, action="confirm")
+    return _follow(token, "confirm")
 
 
 @bp.route("/unsubscribe/<token>", methods=["GET", "POST"])
 @csrf.exempt  # RFC 8058 one-click: mail clients POST `List-Unsubscribe=One-Click` with no token
 def unsubscribe(token: str):
     """Show what the link unsubscribes (GET); unsubscribe (POST: the button or the mail client)."""
+    return _follow(token, "unsubscribe")
+
+
+def _follow(token: str, action: str):
+    """GET shows what the link would do and asks; POST does it. A bad link gets a 400 page."""
+    confirming = action == "confirm"
     try:
         if request.method == "POST":
-            subscription = service.unsubscribe(token)
-            return render_template("subscriptions/done.html", subscription=subscription,
-                                   confirmed=False)
-        subscription = service.load(token, confirm=False)
+            done = service.confirm if confirming else service.unsubscribe
+            return render_template("subscriptions/done.html", subscription=done(token),
+                                   confirmed=confirming)
+        subscription = service.load(token, confirm=confirming)
     except service.BadLink as bad:
         return render_template("subscriptions/done.html", error=str(bad)), 400
-    return render_template("subscriptions/ask.html", subscription=subscription,
-                           action="unsubscribe")
+    return render_template("subscriptions/ask.html", subscription=subscription, action=action)
