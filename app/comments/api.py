@@ -74,10 +74,8 @@ def create_comment(slug: str):
         return error_response(rejected.status, rejected.message, error=rejected.error,
                               fields=rejected.fields, headers=headers)
     held = comment.status != CommentStatus.APPROVED
-    body = comment.to_dict()
-    body["html"] = _comment_html(comment, held)
     until = service.editable_until(comment)
-    response = jsonify({"comment": body, "held": held,
+    response = jsonify({"comment": _with_html(comment), "held": held,
                         "editable_until": until.isoformat() if until else None})
     response.status_code = 201
     response.headers["Location"] = f"{request.url_root.rstrip('/')}/api/posts/{slug}/comments"
@@ -101,9 +99,12 @@ def _json_object() -> dict | None:
     return data if isinstance(data, dict) else None
 
 
-def _comment_html(comment: Comment, held: bool) -> str:
+def _with_html(comment: Comment) -> dict:
+    """A comment's public fields and its list item as the page shows it (marked held if so)."""
     macro = get_template_attribute("comments/_comment.html", "comment_item")
-    return str(macro(comment, live.comment_depth(comment), comment.post, held))
+    held = comment.status != CommentStatus.APPROVED
+    return {**comment.to_dict(),
+            "html": str(macro(comment, live.comment_depth(comment), comment.post, held))}
 
 
 @bp.get("/session")
@@ -118,8 +119,7 @@ def session_state():
             Comment.id.in_(ids), Comment.post_id == post.id,
             Comment.status.in_([CommentStatus.PENDING, CommentStatus.APPROVED])
         ).order_by(Comment.id)).all()
-        held = [{**c.to_dict(), "html": _comment_html(c, True)}
-                for c in rows if c.status == CommentStatus.PENDING]
+        held = [_with_html(c) for c in rows if c.status == CommentStatus.PENDING]
         mine = [{"id": c.id, "content": c.content, "editable_until": until.isoformat()}
                 for c in rows if (until := service.editable_until(c)) is not None]
     user = None
@@ -163,9 +163,7 @@ def edit_own_comment(comment_id: int):
     except service.CommentRejected as rejected:
         return error_response(rejected.status, rejected.message, error=rejected.error,
                               fields=rejected.fields)
-    body = comment.to_dict()
-    body["html"] = _comment_html(comment, comment.status != CommentStatus.APPROVED)
-    return {"comment": body}
+    return {"comment": _with_html(comment)}
 
 
 @bp.delete("/comments/<int:comment_id>")
