@@ -158,13 +158,18 @@
       function (el) { el.remove(); });
   }
 
-  function ownRequest(method, id, payload) {
-    return fetch("/api/comments/" + id, {
+  // Every change goes to the JSON API with this reader's CSRF token (from /api/session).
+  function apiRequest(method, path, payload) {
+    return fetch(path, {
       method: method,
       credentials: "same-origin",
       headers: {"Content-Type": "application/json", "X-CSRFToken": csrfToken || ""},
       body: payload ? JSON.stringify(payload) : undefined
     });
+  }
+
+  function ownRequest(method, id, payload) {
+    return apiRequest(method, "/api/comments/" + id, payload);
   }
 
   function openEditor(li, id) {
@@ -277,12 +282,8 @@
   }
 
   function send(payload, retried) {
-    return fetch("/api/posts/" + encodeURIComponent(slug) + "/comments", {
-      method: "POST",
-      credentials: "same-origin",
-      headers: {"Content-Type": "application/json", "X-CSRFToken": csrfToken || ""},
-      body: JSON.stringify(payload)
-    }).then(function (response) {
+    return apiRequest("POST", "/api/posts/" + encodeURIComponent(slug) + "/comments", payload)
+    .then(function (response) {
       return response.json().then(function (body) {
         if (response.status === 400 && body.error === "csrf_failed" && !retried) {
           return loadSession().then(function () { return send(payload, true); });
@@ -420,11 +421,8 @@
   }
 
   function likeRequest(method, payload) {
-    return fetch("/api/posts/" + encodeURIComponent(slug) + "/likes", {
-      method: method, credentials: "same-origin",
-      headers: {"Content-Type": "application/json", "X-CSRFToken": csrfToken || ""},
-      body: payload ? JSON.stringify(payload) : undefined
-    }).then(function (r) { return r.json(); });
+    return apiRequest(method, "/api/posts/" + encodeURIComponent(slug) + "/likes", payload)
+      .then(function (r) { return r.json(); });
   }
 
   function say(text) {
