@@ -9,11 +9,9 @@ import pytest
 import requests
 import sqlalchemy as sa
 
-from app.commands import seed_article
 from app.extensions import db
 from app.models import OAuthAccount, User
-from tests.conftest import make_app, reset_database
-from tests.oauth.servers import LiveServer, NodeServer
+from tests.oauth.servers import NodeServer, serve_parley
 
 pytestmark = pytest.mark.node
 
@@ -61,17 +59,7 @@ def provider_settings(mocks, secret: str = CLIENT_SECRET) -> dict:
 
 @pytest.fixture
 def site(mocks, tmp_path):
-    live = LiveServer()
-    app = make_app(f"sqlite:///{tmp_path / 'parley.db'}", **provider_settings(mocks))
-    reset_database(app)
-    with app.app_context():
-        seed_article()
-    live.app = app
-    yield live
-    live.stop()
-    with app.app_context():
-        db.session.remove()
-        db.engine.dispose()
+    yield from serve_parley(tmp_path, **provider_settings(mocks))
 
 
 def sign_in(site, provider: str) -> requests.Response:
@@ -125,12 +113,8 @@ def test_cancel(site, mocks):
 
 
 def test_wrong_client_secret(mocks, tmp_path):
-    live = LiveServer()
-    app = make_app(f"sqlite:///{tmp_path / 'p.db'}", **provider_settings(mocks, secret="wrong"))
-    reset_database(app)
-    with app.app_context():
-        seed_article()
-    live.app = app
+    site = serve_parley(tmp_path, **provider_settings(mocks, secret="wrong"))
+    live = next(site)
     try:
         response = sign_in(live, "wordpress")
         assert_back_on_article(live, response, 502,
@@ -138,10 +122,7 @@ def test_wrong_client_secret(mocks, tmp_path):
         response = sign_in(live, "twitter")  # X answers 401 to a wrong Basic secret
         assert_back_on_article(live, response, 502, "could not sign you in (invalid_client).")
     finally:
-        live.stop()
-        with app.app_context():
-            db.session.remove()
-            db.engine.dispose()
+        site.close()  # stops the server and closes the pool (the generator's own clean-up)
 
 
 def test_token_endpoint_error(site, mocks):

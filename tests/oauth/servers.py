@@ -99,3 +99,25 @@ class LiveServer:
         self.server.shutdown()
         self.server.server_close()
         self.thread.join(timeout=5)
+
+
+def serve_parley(tmp_path: Path, **config):
+    """Parley with the article, on its own SQLite file, served by a LiveServer (a generator for
+    a fixture: yields the server, then stops it and closes the app's pool)."""
+    from app.commands import seed_article
+    from app.extensions import db
+    from tests.conftest import make_app, reset_database
+
+    live = LiveServer()
+    app = make_app(f"sqlite:///{tmp_path / 'parley.db'}", **config)
+    reset_database(app)
+    with app.app_context():
+        seed_article()
+    live.app = app
+    try:
+        yield live
+    finally:
+        live.stop()
+        with app.app_context():
+            db.session.remove()
+            db.engine.dispose()
