@@ -31,6 +31,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import pytest
 import requests
 import sqlalchemy as sa
 
@@ -499,3 +500,57 @@ def test_a_worker_killed_mid_stream_loses_no_event(database_url, tmp_path):
     with Last-Event-ID and miss nothing; posters see at most a broken connection."""
     figures = kill_worker_while_streaming(database_url, tmp_path, workers=2, posters=6, seconds=6)
     assert figures["readers_on_killed_worker"] >= 1
+
+
+# --- the database going away just after a comment's commit ---------------------------------
+
+@contextmanager
+def database_gone_after_the_next_commit(app):
+    """Every statement after the next commit fails as if the database had just gone away (what
+    the PostgreSQL restart in `make soak` does to a request that has just committed)."""
+    from sqlalchemy.orm import Session
+
+    caller = threading.get_ident()  # the test client runs the request on this thread
+    state = {"committed": False}
+
+    def committed(session) -> None:
+        if threading.get_ident() == caller:
+            state["committed"] = True
+
+    def refuse(conn, cursor, statement, *args):
+        if state["committed"] and threading.get_ident() == caller:
+            raise sa.exc.OperationalError(statement, {}, Exception("server closed the connection"))
+
+    with app.app_context():
+        engine = db.engine
+    sa.event.listen(Session, "after_commit", committed)
+    sa.event.listen(engine, "before_cursor_execute", refuse)
+    try:
+        yield
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", refuse)
+        sa.event.remove(Session, "after_commit", committed)
+
+
+@pytest.mark.parametrize("with_parent", [False, True])
+def test_a_stored_comment_is_never_answered_with_an_error(app, client, with_parent):
+    from app.mail import get_mailer
+    from tests.test_comments import FORM, GUEST, ORIGIN, api_post, csrf_token
+
+    configure(app, comment_moderation="nobody", comment_flood_seconds=0, page_comments=True,
+              comments_per_page=2)
+    parent = {"comment_parent": 1} if with_parent else {}
+    token = csrf_token(client)
+    with database_gone_after_the_next_commit(app):
+        by_api = api_post(client, {**GUEST, "comment": "Stored, then the database went.", **parent},
+                          token=token)
+    assert by_api.status_code == 201, by_api.get_json()
+    assert "Stored, then the database went." in by_api.get_json()["comment"]["html"]
+    get_mailer(app).join()  # the first comment's mail job commits on its own thread
+    with database_gone_after_the_next_commit(app):
+        by_form = client.post(FORM, data={**GUEST, "comment": "And once more by the form.",
+                                          **parent}, headers=ORIGIN)
+    assert by_form.status_code == 303 and "#comment-" in by_form.headers["Location"]
+    with app.app_context():
+        texts = set(db.session.scalars(sa.select(Comment.content)))
+    assert {"Stored, then the database went.", "And once more by the form."} <= texts

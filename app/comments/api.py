@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import (
     Blueprint,
     Response,
@@ -66,17 +68,22 @@ def create_comment(slug: str):
         return error_response(400, "Send the comment as a JSON object.", error="bad_json")
     fields = {name: data[name] for name in CREATE_FIELDS if name in data}
     user = current_user if current_user.is_authenticated else None
+    reply: dict[str, Any] = {}
+
+    def answer(comment: Comment) -> None:  # read inside the comment's transaction
+        until = service.editable_until(comment)
+        reply.update({"comment": _with_html(comment),
+                      "held": comment.status != CommentStatus.APPROVED,
+                      "editable_until": until.isoformat() if until else None})
+
     try:
         comment = service.submit(post, fields, user=user, ip=request.remote_addr or "",
-                                 user_agent=request.user_agent.string)
+                                 user_agent=request.user_agent.string, answer=answer)
     except service.CommentRejected as rejected:
         headers = {"Retry-After": str(rejected.retry_after)} if rejected.retry_after else None
         return error_response(rejected.status, rejected.message, error=rejected.error,
                               fields=rejected.fields, headers=headers)
-    held = comment.status != CommentStatus.APPROVED
-    until = service.editable_until(comment)
-    response = jsonify({"comment": _with_html(comment), "held": held,
-                        "editable_until": until.isoformat() if until else None})
+    response = jsonify(reply)
     response.status_code = 201
     response.headers["Location"] = f"{request.url_root.rstrip('/')}/api/posts/{slug}/comments"
     if user is None:

@@ -7,7 +7,7 @@ is checked, stored, counted and broadcast the same way whichever door it came in
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -183,8 +183,13 @@ def _check_flood_and_duplicates(post: Post, draft: Draft, user: User | None, ip:
 
 
 def submit(post: Post, data: Mapping[str, Any], *, user: User | None = None, ip: str = "",
-           user_agent: str = "") -> Comment:
-    """Validate, store, commit and publish a new comment on *post*."""
+           user_agent: str = "", answer: Callable[[Comment], Any] | None = None) -> Comment:
+    """Validate, store, commit and publish a new comment on *post*.
+
+    *answer(comment)*, if given, runs just before the commit: whatever the caller's reply needs
+    from the database is read there, inside the comment's own transaction, so a database that
+    goes away right after the commit cannot turn a stored comment into an error answer.
+    """
     if not post.accepts_comments:
         raise CommentRejected(403, "closed", "Comments are closed on this post.")
     draft = validate(post, data, user)
@@ -216,6 +221,8 @@ def submit(post: Post, data: Mapping[str, Any], *, user: User | None = None, ip:
         subscriptions.subscribe(draft.email, post)
     if draft.email and _ticked(data.get("subscribe_blog")):
         subscriptions.subscribe(draft.email, None)
+    if answer is not None:
+        answer(comment)
     db.session.commit()  # after the commit: live readers, then mail, hear of it
     return comment
 

@@ -9,7 +9,7 @@ from app.blog.views import comment_url, post_url, render_post
 from app.comments import service
 from app.comments.cookies import remember_commenter, remember_mine
 from app.extensions import csrf, db
-from app.models import CommentStatus, Post
+from app.models import Comment, CommentStatus, Post
 from app.security import moderation_hash, same_origin
 
 bp = Blueprint("comments", __name__)
@@ -20,6 +20,16 @@ FORM_FIELDS = ("comment", "author", "email", "url", "comment_parent",
 
 def commenter() -> object | None:
     return current_user if current_user.is_authenticated else None
+
+
+def _target(post: Post, comment: Comment) -> str:
+    """Where the no-JS form sends its author: their comment on its page, or their held comment
+    through the signed link (WordPress's `?unapproved=ID&moderation-hash=…`)."""
+    anchor = f"comment-{comment.id}"
+    if comment.status == CommentStatus.APPROVED:
+        return f"{comment_url(comment)}#{anchor}"
+    return post_url(post, unapproved=comment.id,
+                    **{"moderation-hash": moderation_hash(comment.id)}) + f"#{anchor}"
 
 
 @bp.post("/posts/<slug>/comments")
@@ -34,9 +44,11 @@ def post_form(slug: str):
         return render_post(post, status=403, comment_form=form, comment_errors={
             "__all__": "Your comment could not be posted from this page. "
                        "Please reload the article and try again."})
+    targets: list[str] = []
     try:
         comment = service.submit(post, form, user=commenter(), ip=request.remote_addr or "",
-                                 user_agent=request.user_agent.string)
+                                 user_agent=request.user_agent.string,
+                                 answer=lambda comment: targets.append(_target(post, comment)))
     except service.CommentRejected as rejected:
         errors = dict(rejected.fields)
         if not errors or set(errors) - {"comment", "author", "email", "url"}:
@@ -47,13 +59,7 @@ def post_form(slug: str):
             response.headers["Retry-After"] = str(rejected.retry_after)
         return response
 
-    anchor = f"comment-{comment.id}"
-    if comment.status == CommentStatus.APPROVED:
-        target = f"{comment_url(comment)}#{anchor}"
-    else:
-        target = post_url(post, unapproved=comment.id,
-                          **{"moderation-hash": moderation_hash(comment.id)}) + f"#{anchor}"
-    response = redirect(target, 303)
+    response = redirect(targets[0], 303)
     if comment.user_id is None:
         remember_commenter(response, comment.author_name, comment.author_email,
                            comment.author_url, bool(form["wp-comment-cookies-consent"]))
