@@ -183,6 +183,7 @@ def test_postgres_restart_answers_503_then_recovers(soak_pg_url, tmp_path, redis
                 _pg_cluster("stop")
                 marks["stopped"] = time.monotonic()
                 time.sleep(5)
+                marks["starting"] = time.monotonic()  # PostgreSQL answers before start returns
                 _pg_cluster("start")
                 marks["started"] = time.monotonic()
 
@@ -196,7 +197,7 @@ def test_postgres_restart_answers_503_then_recovers(soak_pg_url, tmp_path, redis
         finally:
             _pg_cluster("start")
             close_all(readers)
-    during = Counter(s for t, s in campaign.timeline if marks["stopped"] < t < marks["started"])
+    during = Counter(s for t, s in campaign.timeline if marks["stopped"] < t < marks["starting"])
     after = [t for t, s in campaign.timeline if t > marks["started"] and s == 201]
     recovery = after[0] - marks["started"] if after else None
     print(f"postgres restart: {figures}, during the outage {dict(during)}, first 201 "
