@@ -120,26 +120,26 @@ def test_redis_restart_live_updates_resume_and_posting_continues(
         restarted_at = resubscribed_at = None
         try:
             def outage() -> None:
-                nonlocal restarted_at
+                nonlocal restarted_at, resubscribed_at
                 time.sleep(3)
                 subprocess.run(["redis-cli", "shutdown", "nosave"], capture_output=True,
                                timeout=30)
                 time.sleep(4)
                 subprocess.run(REDIS_START, check=True, capture_output=True, timeout=30)
                 restarted_at = time.monotonic()
+                client = redis_lib.Redis.from_url(redis_url)
+                for _ in range(600):  # every worker subscribed again, by itself
+                    if dict(client.pubsub_numsub(channel)).get(channel.encode()) == 3:
+                        resubscribed_at = time.monotonic()
+                        break
+                    time.sleep(0.05)
+                client.close()
 
             fault = threading.Thread(target=outage, daemon=True)
             fault.start()
             campaign = run_posters(site, slugs, posters=16, seconds=14, rounds=2)
             fault.join(60)
             assert restarted_at is not None
-            client = redis_lib.Redis.from_url(redis_url)
-            for _ in range(300):  # every worker subscribed again, by itself
-                if dict(client.pubsub_numsub(channel)).get(channel.encode()) == 3:
-                    resubscribed_at = time.monotonic()
-                    break
-                time.sleep(0.1)
-            client.close()
             figures = account(database, campaign, readers, timeout=45)
             # after the restart, one more comment reaches every reader of the article quickly
             session = requests.Session()
