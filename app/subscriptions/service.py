@@ -118,19 +118,23 @@ def unsubscribe(token: str) -> Subscription:
 
 
 def comment_published(comment: Comment) -> None:
-    """After the commit, tell the post's confirmed subscribers about *comment* (once)."""
+    """After the commit, tell the post's confirmed subscribers about *comment* (once).
+
+    The comment is marked notified in the transaction that publishes it, so a comment approved
+    again later is not mailed twice, and the mail job itself only reads: on SQLite a second
+    write transaction per comment would double the writers queueing for the database's lock.
+    """
     if comment.notified_at is not None:
         return
+    comment.notified_at = utcnow()
     comment_id, site = comment.id, base_url()
     after_commit(lambda: get_mailer().submit(lambda: _notify(comment_id, site)))
 
 
 def _notify(comment_id: int, site: str) -> None:
     comment = db.session.get(Comment, comment_id)
-    if comment is None or comment.status != CommentStatus.APPROVED or comment.notified_at:
+    if comment is None or comment.status != CommentStatus.APPROVED:
         return
-    comment.notified_at = utcnow()
-    db.session.commit()
     authors = {comment.author_email.lower()}
     if comment.user is not None and comment.user.email:
         authors.add(comment.user.email.lower())
