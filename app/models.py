@@ -315,13 +315,13 @@ class Like(db.Model):
 
     @property
     def avatar_url(self) -> str:
-        if self.user is not None and self.user.avatar_url:
-            return self.user.avatar_url
-        return gravatar_url(self.email or (self.user.email if self.user else "") or "")
+        user = self.user
+        return liker_avatar(self.email, user.email if user else None,
+                            user.avatar_url if user else None)
 
     @property
     def display_name(self) -> str:
-        return self.user.name if self.user is not None else (self.name or "A reader")
+        return liker_name(self.name, self.user.name if self.user is not None else None)
 
     @staticmethod
     def confirmed_on(post_id: int) -> sa.Select:
@@ -365,6 +365,16 @@ def commenter_avatar(account_avatar: str | None, email: str) -> str:
 def commenter_link(author_url: str, profile_url: str | None) -> str:
     """Where a commenter's name links: the website they gave, else their account's profile."""
     return author_url or profile_url or ""
+
+
+def liker_avatar(email: str | None, account_email: str | None, account_avatar: str | None) -> str:
+    """A liker's picture: their account's, else the Gravatar of the email they liked with."""
+    return account_avatar or gravatar_url(email or account_email or "")
+
+
+def liker_name(name: str, account_name: str | None) -> str:
+    """A liker's name: their account's when they liked signed in."""
+    return account_name if account_name is not None else (name or "A reader")
 
 
 def gravatar_url(email: str, size: int = 48) -> str:

@@ -41,11 +41,14 @@ DEFAULTS: dict[str, Any] = {
 }
 
 
+_ALL = sa.select(Setting.key, Setting.value)  # built once: it runs on every request
+
+
 def _stored() -> dict[str, Any]:
     """Every stored setting, read once per request (or app context) in one query."""
     cached = g.get("parley_settings")
     if cached is None:
-        rows = db.session.execute(sa.select(Setting.key, Setting.value))
+        rows = db.session.connection().execute(_ALL)
         cached = g.parley_settings = {key: json.loads(value) for key, value in rows}
     return cached
 
