@@ -100,7 +100,7 @@ def test_readers_with_something_of_their_own_always_get_a_validated_page(windowe
     assert queries
 
 
-def test_a_changed_setting_shows_at_once_in_the_worker_that_changed_it(windowed):
+def test_a_change_to_the_post_shows_at_once_in_the_worker_that_made_it(windowed):
     client = windowed.test_client()
     assert b'name="comment"' in client.get(PAGE).data
     with windowed.app_context():

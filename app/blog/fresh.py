@@ -22,12 +22,13 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterable
-from http.cookies import SimpleCookie
 from typing import Any
 
 import sqlalchemy as sa
 from flask import Flask, current_app, has_app_context, request
+from flask_login.config import COOKIE_NAME as REMEMBER_COOKIE
 from sqlalchemy.orm import Session
+from werkzeug.http import parse_etags
 
 from app.comments.cookies import MINE_COOKIE
 
@@ -49,7 +50,6 @@ class FreshPages:
         self._pages: dict[Address, tuple[float, str, list[tuple[str, str]], bytes, str]] = {}
         self._lock = threading.Lock()
         self._generation = 0  # moves on every clear(): a page validated before it is not kept
-        self._serializer = None
 
     # --- what may be answered here ------------------------------------------------------------
 
@@ -59,38 +59,23 @@ class FreshPages:
         query = environ.get("QUERY_STRING", "")
         if "unapproved" in query:
             return None
-        cookie = environ.get("HTTP_COOKIE")
-        if cookie and not self._passive(cookie):
+        if environ.get("HTTP_COOKIE") and not self._passive(environ):
             return None
         return (environ.get("wsgi.url_scheme", "http"), environ.get("HTTP_HOST", ""),
                 environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", ""), query)
 
-    def _passive(self, header: str) -> bool:
-        """Do these cookies leave the reader anonymous and with nothing of their own to see?"""
-        try:
-            cookies = SimpleCookie(header)
-        except Exception:  # a cookie header Python cannot parse: let Flask decide
-            return False
+    def _passive(self, environ: dict) -> bool:
+        """Do this request's cookies leave the reader anonymous, with nothing of their own to
+        see? The session is opened by the app's own session interface, as Flask would."""
+        request = self.app.request_class(environ)
         config = self.app.config
-        if any(name in cookies for name in
-               (MINE_COOKIE, config.get("REMEMBER_COOKIE_NAME", "remember_token"))):
+        if (MINE_COOKIE in request.cookies
+                or config.get("REMEMBER_COOKIE_NAME", REMEMBER_COOKIE) in request.cookies):
             return False
-        session = cookies.get(config["SESSION_COOKIE_NAME"])
-        if session is None:
+        if config["SESSION_COOKIE_NAME"] not in request.cookies:
             return True
-        return not self._signed_in(session.value)
-
-    def _signed_in(self, value: str) -> bool:
-        if self._serializer is None:
-            self._serializer = self.app.session_interface.get_signing_serializer(self.app)
-        if self._serializer is None:
-            return True
-        try:
-            data = self._serializer.loads(
-                value, max_age=int(self.app.permanent_session_lifetime.total_seconds()))
-        except Exception:  # tampered or expired: Flask will start a new session
-            return True
-        return "_user_id" in data
+        session = self.app.session_interface.open_session(self.app, request)
+        return session is not None and "_user_id" not in session
 
     # --- the window --------------------------------------------------------------------------
 
@@ -132,7 +117,7 @@ class FreshPages:
 
     def _answer(self, environ: dict, start_response: StartResponse, page) -> Iterable[bytes]:
         _, status, headers, body, etag = page
-        if _matches(environ.get("HTTP_IF_NONE_MATCH", ""), etag):
+        if parse_etags(environ.get("HTTP_IF_NONE_MATCH")).contains_weak(etag):
             start_response("304 Not Modified",
                            [(k, v) for k, v in headers if k.lower() not in _NOT_ON_304])
             return []
@@ -168,13 +153,6 @@ class FreshPages:
 
 
 _NOT_ON_304 = {"content-length", "content-type"}
-
-
-def _matches(header: str, etag: str) -> bool:
-    if not header:
-        return False
-    tags = {t.strip().removeprefix("W/").strip('"') for t in header.split(",")}
-    return etag in tags or "*" in tags
 
 
 def mark_validated(etag: str) -> None:
