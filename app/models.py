@@ -323,11 +323,6 @@ class Like(db.Model):
     def display_name(self) -> str:
         return liker_name(self.name, self.user.name if self.user is not None else None)
 
-    @staticmethod
-    def confirmed_on(post_id: int) -> sa.Select:
-        return (sa.select(Like).where(Like.post_id == post_id, Like.confirmed_at.is_not(None))
-                .order_by(Like.confirmed_at.desc(), Like.id.desc()))
-
 
 class Subscription(db.Model):
     """Mail about new comments on a post (post_id set) or about new posts (post_id None).

@@ -60,6 +60,11 @@ _SHOWN = sa.select(
 _ALL = _SHOWN.where(_APPROVED)
 _COUNT = sa.select(sa.func.count(Comment.id)).where(_APPROVED)
 _COUNT_ROOTS = sa.select(sa.func.count(Comment.id)).where(_ROOTS)
+# top-level comments older than the one at (created_at, id): how many pages come before its own
+_ROOTS_BEFORE = _COUNT_ROOTS.where(sa.or_(
+    Comment.created_at < sa.bindparam("created_at", type_=Comment.created_at.type),
+    sa.and_(Comment.created_at == sa.bindparam("created_at", type_=Comment.created_at.type),
+            Comment.id < sa.bindparam("id"))))
 
 
 def _page_of_threads() -> sa.Select:
@@ -98,10 +103,6 @@ class NoSuchPage(Exception):
     pass
 
 
-def _approved(post: Post):
-    return sa.and_(Comment.post_id == post.id, Comment.status == CommentStatus.APPROVED)
-
-
 def comment_page(post: Post, number: int | None = None) -> CommentPage:
     """The comments to show for comment page *number* (None: the default page) of *post*."""
     newest_first = get_setting("comment_order") == "desc"
@@ -136,8 +137,6 @@ def page_of(comment: Comment) -> int | None:
             break
         root, _ = parent, seen.add(parent.id)
     per_page = max(1, int(get_setting("comments_per_page")))
-    before = db.session.scalar(sa.select(sa.func.count(Comment.id)).where(
-        _approved(root.post), Comment.parent_id.is_(None),
-        sa.or_(Comment.created_at < root.created_at,
-               sa.and_(Comment.created_at == root.created_at, Comment.id < root.id)))) or 0
+    before = db.session.connection().execute(_ROOTS_BEFORE, {
+        "post_id": root.post_id, "created_at": root.created_at, "id": root.id}).scalar() or 0
     return before // per_page + 1
