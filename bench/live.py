@@ -17,6 +17,8 @@ import time
 import urllib.request
 from pathlib import Path
 
+import uvloop
+
 from bench import common, seed
 
 
@@ -120,16 +122,6 @@ async def _measure(server: common.Server, slug: str, readers: int, posts: int) -
             "kib_per_idle_reader": (rss_idle - rss_before) / readers}
 
 
-def _run(coroutine):
-    """Run the readers on uvloop when it is installed (libuv reads sockets for a fraction of
-    asyncio's cost, so the measuring client adds less to the delay it measures)."""
-    try:
-        import uvloop
-    except ImportError:
-        return asyncio.run(coroutine)
-    return uvloop.run(coroutine)
-
-
 def run(tmp: Path, *, sizes=(100, 1000, 5000), posts: int = 10,
         database_url: str | None = None) -> dict:
     common.raise_nofile()
@@ -141,7 +133,9 @@ def run(tmp: Path, *, sizes=(100, 1000, 5000), posts: int = 10,
         with common.gunicorn("app:create_app()", env, 1, name=f"live{size}",
                              worker_connections=size + 1000) as server:
             common.get(server.url + common.PERMALINK)  # load the app before measuring memory
-            result = _run(_measure(server, info["slug"], size, posts))
+            # uvloop (bench/run installs it): libuv reads the sockets for a fraction of asyncio's
+            # cost, so the measuring client adds less to the delay it measures
+            result = uvloop.run(_measure(server, info["slug"], size, posts))
         results[f"live_{size}"] = result
         print(f"  live {size:>5} readers p50 {result['p50_ms']:.0f} ms p99 {result['p99_ms']:.0f} ms"
               f" missed {result['missed']} {result['kib_per_idle_reader']:.1f} KiB/reader", flush=True)
