@@ -176,7 +176,13 @@ class OAuthAccount(db.Model):
 
 class Comment(db.Model):
     __tablename__ = "comments"
-    __table_args__ = (sa.Index("ix_comments_post_status_id", "post_id", "status", "id"),)
+    __table_args__ = (
+        sa.Index("ix_comments_post_status_id", "post_id", "status", "id"),
+        # The duplicate check looks a comment's text up among its author's comments on the post,
+        # by name and by email; the email index also serves every lookup by email alone.
+        sa.Index("ix_comments_post_author", "post_id", "author_name"),
+        sa.Index("ix_comments_email_post", "author_email", "post_id"),
+    )
 
     id: so.Mapped[int] = so.mapped_column(primary_key=True)
     post_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("posts.id", ondelete="CASCADE"))
@@ -187,7 +193,7 @@ class Comment(db.Model):
         sa.ForeignKey("users.id", ondelete="SET NULL"), index=True
     )
     author_name: so.Mapped[str] = so.mapped_column(sa.String(245))
-    author_email: so.Mapped[str] = so.mapped_column(sa.String(100), default="", index=True)
+    author_email: so.Mapped[str] = so.mapped_column(sa.String(100), default="")
     author_url: so.Mapped[str] = so.mapped_column(sa.String(200), default="")
     content: so.Mapped[str] = so.mapped_column(sa.Text)  # what the author typed
     content_html: so.Mapped[str] = so.mapped_column(sa.Text)  # sanitised, autop'd, linkified

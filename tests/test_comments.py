@@ -199,6 +199,30 @@ def test_duplicate_comment_is_refused_with_wordpress_wording(app, client, open_d
     assert [row[3] for row in stored(app)].count("Same words") == 1
 
 
+def test_duplicate_means_same_text_same_place_and_same_name_or_email(app, client, open_door):
+    assert api_post(client, {**GUEST, "comment": "Same words"}).status_code == 201
+    parent_id = stored(app)[-1][0]
+    refused = [
+        {**GUEST, "author": "A. Khan"},  # same email, another name
+        {**GUEST, "email": "other@example.com"},  # same name, another email
+    ]
+    for payload in refused:
+        assert api_post(client, {**payload, "comment": "Same words"}).status_code == 409, payload
+    accepted = [
+        {**GUEST, "author": "Bilal", "email": "bilal@example.com"},  # someone else
+        {**GUEST, "comment_parent": parent_id},  # the same author, but as a reply
+        {**GUEST, "comment": "Same words, again"},  # other words
+    ]
+    for payload in accepted:
+        assert api_post(client, {"comment": "Same words", **payload}).status_code == 201, payload
+    # a trashed comment is no longer in the way
+    with app.app_context():
+        db.session.get(Comment, parent_id).status = CommentStatus.TRASH
+        db.session.commit()
+    assert api_post(client, {**GUEST, "comment": "Same words"}).status_code == 201
+    assert [row[3] for row in stored(app)].count("Same words") == 4
+
+
 def test_flood_control_answers_429_with_retry_after(app, client):
     configure(app, comment_moderation="nobody")
     assert api_post(client, {**GUEST, "comment": "first"}).status_code == 201
