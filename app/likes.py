@@ -65,11 +65,6 @@ def _record_change(post: Post, delta: int) -> None:
     live.record(post.id, "likes", _state(post))
 
 
-def _post_or_404(slug: str) -> Post:
-    return db.first_or_404(sa.select(Post).where(Post.slug == slug),
-                           description="There is no post with that address.")
-
-
 def _signer() -> URLSafeTimedSerializer:
     return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt="like-confirm")
 
@@ -99,7 +94,7 @@ def _my_like(post: Post) -> Like | None:
 @bp.get("/api/posts/<slug>/likes")
 def show(slug: str):
     """The post's like count, its latest likers, and whether this reader likes it."""
-    post = _post_or_404(slug)
+    post = Post.by_slug_or_404(slug)
     mine = _my_like(post)
     response = {**_state(post), "liked": mine is not None and mine.confirmed_at is not None}
     return response, 200, {"Cache-Control": "private, no-store"}
@@ -108,7 +103,7 @@ def show(slug: str):
 @bp.post("/api/posts/<slug>/likes")
 def like(slug: str):
     """Like the post: at once when signed in; after a confirmation mail for a guest."""
-    post = _post_or_404(slug)
+    post = Post.by_slug_or_404(slug)
     if current_user.is_authenticated:
         if _my_like(post) is None:
             db.session.add(Like(post_id=post.id, user_id=current_user.id, confirmed_at=utcnow()))
@@ -142,7 +137,7 @@ def like(slug: str):
 @bp.delete("/api/posts/<slug>/likes")
 def unlike(slug: str):
     """Take back this reader's like."""
-    post = _post_or_404(slug)
+    post = Post.by_slug_or_404(slug)
     mine = _my_like(post)
     if mine is None:
         return error_response(404, "You do not like this post (from this browser).")

@@ -35,6 +35,7 @@ log = logging.getLogger(__name__)
 HEARTBEAT_SECONDS = 15
 _PENDING = "parley.live.pending"
 _LOCKED = "parley.live.locked"
+_RENDERED = "parley.live.rendered"
 
 
 # --- the wire format -------------------------------------------------------------------------
@@ -61,12 +62,21 @@ class WireEvent:
 
 
 def comment_event_data(comment: Comment) -> dict[str, Any]:
-    """The public payload of a comment event: its fields and its rendered list item."""
+    """The public payload of a comment event: its fields and its rendered list item.
+
+    Rendered once per state of the comment in a transaction: the live event and the API's
+    answer to the comment's author are the same fields and the same list item.
+    """
+    state = (comment.id, comment.status, comment.content_html, comment.edited_at)
+    rendered: dict[int, tuple] = db.session().info.setdefault(_RENDERED, {})
+    if comment.id in rendered and rendered[comment.id][0] == state:
+        return dict(rendered[comment.id][1])
     data = comment.to_dict()
     data["depth"] = comment_depth(comment)
     macro = get_template_attribute("comments/_comment.html", "comment_item")
     data["html"] = str(macro(comment, data["depth"], comment.post))
-    return data
+    rendered[comment.id] = (state, data)
+    return dict(data)
 
 
 def comment_depth(comment: Comment) -> int:
@@ -96,21 +106,28 @@ def _lock_post(post_id: int) -> None:
 
 
 def record(post_id: int, kind: str, data: dict[str, Any]) -> None:
-    """Add an event for *post_id* to the current transaction; it is published after commit."""
+    """Add an event for *post_id* to the current transaction; it is published after commit.
+
+    Inserted at once, as a plain row: the log is append-only and nothing reads it back as an
+    object, so the session's unit of work has nothing to track or flush for it.
+    """
     _lock_post(post_id)
-    db.session.add(Event(post_id=post_id, kind=kind, data=json.dumps(data, ensure_ascii=False)))
+    db.session.connection().execute(_ADD_EVENT, {
+        "post_id": post_id, "kind": kind, "data": json.dumps(data, ensure_ascii=False)})
     db.session().info.setdefault(_PENDING, set()).add(post_id)
 
 
 def _record_count(post_id: int) -> None:
     from app.templating import comments_heading
 
-    count = db.session.scalar(
-        sa.select(sa.func.count(Comment.id)).where(
-            Comment.post_id == post_id, Comment.status == CommentStatus.APPROVED
-        )
-    ) or 0
+    count = db.session.scalar(_APPROVED_COUNT, {"post_id": post_id}) or 0
     record(post_id, "count", {"count": count, "text": comments_heading(count)})
+
+
+# Built once: every published comment runs both.
+_ADD_EVENT = sa.insert(Event.__table__)
+_APPROVED_COUNT = sa.select(sa.func.count(Comment.id)).where(
+    Comment.post_id == sa.bindparam("post_id"), Comment.status == CommentStatus.APPROVED)
 
 
 def comment_published(comment: Comment) -> None:
@@ -132,6 +149,7 @@ def comment_removed(comment: Comment) -> None:
 def _after_commit(session) -> None:
     posts = session.info.pop(_PENDING, None)
     session.info.pop(_LOCKED, None)
+    session.info.pop(_RENDERED, None)
     if not posts:
         return
     try:
@@ -145,6 +163,7 @@ def _after_commit(session) -> None:
 def _after_rollback(session, previous_transaction=None) -> None:
     session.info.pop(_PENDING, None)
     session.info.pop(_LOCKED, None)
+    session.info.pop(_RENDERED, None)
 
 
 def install_session_hooks() -> None:

@@ -10,6 +10,7 @@ from typing import Any
 
 import sqlalchemy as sa
 import sqlalchemy.orm as so
+from flask import abort
 from flask_login import UserMixin
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -81,6 +82,14 @@ class Post(db.Model):
             .where(Post.published_at <= utcnow())
             .order_by(Post.published_at.desc(), Post.id.desc())
         )
+
+    @staticmethod
+    def by_slug_or_404(slug: str) -> Post:
+        """The post the API and form addresses (/…/posts/<slug>/…) name, or a 404 saying so."""
+        post = db.session.scalar(_POST_BY_SLUG, {"slug": slug})
+        if post is None:
+            abort(404, description="There is no post with that address.")
+        return post
 
     @staticmethod
     def by_permalink(year: int, month: int, day: int, slug: str) -> Post | None:

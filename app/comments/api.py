@@ -37,15 +37,10 @@ CREATE_FIELDS = ("comment", "author", "email", "url", "comment_parent", "parent_
                  "subscribe_comments", "subscribe_blog", "notify", "remember")
 
 
-def _post_or_404(slug: str) -> Post:
-    return db.first_or_404(db.select(Post).where(Post.slug == slug),
-                           description="There is no post with that address.")
-
-
 @bp.get("/posts/<slug>/comments")
 def list_comments(slug: str):
     """Return the post's approved comments, oldest first (`?after=<id>` for newer ones)."""
-    post = _post_or_404(slug)
+    post = Post.by_slug_or_404(slug)
     query = Comment.visible_on(post)
     after = request.args.get("after")
     if after is not None:
@@ -62,7 +57,7 @@ def list_comments(slug: str):
 @bp.post("/posts/<slug>/comments")
 def create_comment(slug: str):
     """Create a comment from JSON, by the same rules as the form (CSRF token in X-CSRFToken)."""
-    post = _post_or_404(slug)
+    post = Post.by_slug_or_404(slug)
     data = _json_object()
     if data is None:
         return error_response(400, "Send the comment as a JSON object.", error="bad_json")
@@ -108,10 +103,11 @@ def _json_object() -> dict | None:
 
 def _with_html(comment: Comment) -> dict:
     """A comment's public fields and its list item as the page shows it (marked held if so)."""
+    if comment.status == CommentStatus.APPROVED:
+        return live.comment_event_data(comment)  # what its live event carries, rendered once
     macro = get_template_attribute("comments/_comment.html", "comment_item")
-    held = comment.status != CommentStatus.APPROVED
     return {**comment.to_dict(),
-            "html": str(macro(comment, live.comment_depth(comment), comment.post, held))}
+            "html": str(macro(comment, live.comment_depth(comment), comment.post, True))}
 
 
 @bp.get("/session")
@@ -184,7 +180,7 @@ def delete_own_comment(comment_id: int):
 @bp.get("/posts/<slug>/live")
 def live_stream(slug: str):
     """Stream the post's live events as Server-Sent Events, replaying from Last-Event-ID."""
-    post = _post_or_404(slug)
+    post = Post.by_slug_or_404(slug)
     raw = request.headers.get("Last-Event-ID") or request.args.get("last_event_id")
     try:
         asked = int(raw) if raw not in (None, "") else None

@@ -6,6 +6,7 @@ is checked, stored, counted and broadcast the same way whichever door it came in
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -150,23 +151,31 @@ def _summary(errors: dict[str, str]) -> str:
 
 def _duplicate(post: Post, draft: Draft, user: User | None) -> int | None:
     """WordPress's duplicate check: the same text, in the same place, by the same name, email or
-    account. One indexed lookup per way of being "the same author" (UNION ALL), not a scan of
-    the post's comments: `a OR b` over two columns would make the database read them all."""
-    same = [Comment.author_name == draft.author]
-    if draft.email:
-        same.append(Comment.author_email == draft.email)
-    if user is not None:
-        same.append(Comment.user_id == user.id)
+    account (the id of that earlier comment, or None)."""
+    statement = _duplicate_lookup(draft.parent_id is not None, bool(draft.email), user is not None)
+    return db.session.scalar(statement, {
+        "post_id": post.id, "parent_id": draft.parent_id, "content": draft.content,
+        "author": draft.author, "email": draft.email, "user_id": user.id if user else None})
+
+
+@functools.cache
+def _duplicate_lookup(reply: bool, by_email: bool, by_user: bool) -> sa.Executable:
+    """One indexed lookup per way of being "the same author" (UNION ALL), not a scan of the
+    post's comments: `name = … OR email = …` would make the database read them all. Built once
+    per shape: building a statement costs more than running it."""
     where = (
-        Comment.post_id == post.id,
-        Comment.parent_id.is_(None) if draft.parent_id is None
-        else Comment.parent_id == draft.parent_id,
-        Comment.content == draft.content,
+        Comment.post_id == sa.bindparam("post_id"),
+        Comment.parent_id == sa.bindparam("parent_id") if reply else Comment.parent_id.is_(None),
+        Comment.content == sa.bindparam("content"),
         Comment.status != CommentStatus.TRASH,
     )
+    same = [Comment.author_name == sa.bindparam("author")]
+    if by_email:
+        same.append(Comment.author_email == sa.bindparam("email"))
+    if by_user:
+        same.append(Comment.user_id == sa.bindparam("user_id"))
     lookups = [sa.select(Comment.id).where(*where, author) for author in same]
-    statement = lookups[0] if len(lookups) == 1 else sa.union_all(*lookups)
-    return db.session.scalar(statement.limit(1))
+    return (lookups[0] if len(lookups) == 1 else sa.union_all(*lookups)).limit(1)
 
 
 def _check_flood_and_duplicates(post: Post, draft: Draft, user: User | None, ip: str) -> None:
@@ -221,10 +230,12 @@ def submit(post: Post, data: Mapping[str, Any], *, user: User | None = None, ip:
         user_agent=user_agent[:255],
     )
     comment.user = user
+    if comment.status == CommentStatus.APPROVED:
+        subscriptions.comment_published(comment)  # marks it notified: one INSERT, no UPDATE
     db.session.add(comment)
     db.session.flush()
     if comment.status == CommentStatus.APPROVED:
-        _published(comment)
+        live.comment_published(comment)
     if draft.email and draft.notify:
         subscriptions.subscribe(draft.email, post)
     if draft.email and _ticked(data.get("subscribe_blog")):

@@ -8,7 +8,7 @@ from flask_login import current_user
 from app.blog.views import comment_url, post_url, render_post
 from app.comments import service
 from app.comments.cookies import remember_commenter, remember_mine
-from app.extensions import csrf, db
+from app.extensions import csrf
 from app.models import Comment, CommentStatus, Post
 from app.security import moderation_hash, same_origin
 
@@ -36,7 +36,7 @@ def _target(post: Post, comment: Comment) -> str:
 @csrf.exempt  # the article page is cached, so it carries no token: Origin/Sec-Fetch-Site instead
 def post_form(slug: str):
     """Accept the HTML comment form; redirect to the new comment or show the errors in place."""
-    post = db.first_or_404(db.select(Post).where(Post.slug == slug))
+    post = Post.by_slug_or_404(slug)
     form = {name: request.form.get(name, "") for name in FORM_FIELDS}
     if not same_origin():
         current_app.logger.warning("comment form refused: cross-site post from %s",
@@ -70,5 +70,5 @@ def post_form(slug: str):
 @bp.get("/posts/<slug>/comments")
 def form_get(slug: str):
     """A GET of the form's address (a reload after an error) goes back to the article."""
-    post = db.first_or_404(db.select(Post).where(Post.slug == slug))
+    post = Post.by_slug_or_404(slug)
     return redirect(post_url(post) + "#respond", 303)

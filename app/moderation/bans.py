@@ -63,14 +63,26 @@ def find(email: str, user: User | None, ip: str) -> list[Ban]:
     """The bans in force that catch this author."""
     emails = {e.lower() for e in (email, user.email if user is not None else "") if e}
     accounts = {f"{a.provider}:{a.subject}" for a in user.accounts} if user is not None else set()
-    checks = []
-    if emails:
-        checks.append(sa.and_(Ban.kind == BanKind.EMAIL, Ban.value.in_(emails)))
-    if accounts:
-        checks.append(sa.and_(Ban.kind == BanKind.ACCOUNT, Ban.value.in_(accounts)))
-    if ip:
-        checks.append(Ban.kind == BanKind.IP)  # networks are matched in Python, below
-    if not checks:
+    if not (emails or accounts or ip):
         return []
-    found = db.session.scalars(Ban.active().where(sa.or_(*checks))).all()
+    found = db.session.scalars(_CATCHING, {"now": utcnow(), "emails": list(emails),
+                                           "accounts": list(accounts), "with_ip": bool(ip)}).all()
     return [b for b in found if b.kind is not BanKind.IP or b.matches_ip(ip)]
+
+
+# Every new comment asks this, so it is built once. IP bans are all read (a ban may be a
+# network) and matched in Python, above.
+_CATCHING = (
+    sa.select(Ban)
+    .where(
+        sa.or_(Ban.expires_at.is_(None), Ban.expires_at > sa.bindparam("now")),
+        sa.or_(
+            sa.and_(Ban.kind == BanKind.EMAIL,
+                    Ban.value.in_(sa.bindparam("emails", expanding=True))),
+            sa.and_(Ban.kind == BanKind.ACCOUNT,
+                    Ban.value.in_(sa.bindparam("accounts", expanding=True))),
+            sa.and_(Ban.kind == BanKind.IP, sa.bindparam("with_ip", type_=sa.Boolean)),
+        ),
+    )
+    .order_by(Ban.created_at.desc(), Ban.id.desc())
+)

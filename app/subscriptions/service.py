@@ -123,6 +123,7 @@ def comment_published(comment: Comment) -> None:
     The comment is marked notified in the transaction that publishes it, so a comment approved
     again later is not mailed twice, and the mail job itself only reads: on SQLite a second
     write transaction per comment would double the writers queueing for the database's lock.
+    A new comment comes here before it is inserted, so the mark is part of its INSERT.
     """
     if comment.notified_at is not None:
         return
@@ -131,8 +132,9 @@ def comment_published(comment: Comment) -> None:
     # hand-off, a pooled connection and two queries) for every comment.
     if db.session.connection().execute(_CONFIRMED, {"post_id": comment.post_id}).first() is None:
         return
-    comment_id, site = comment.id, base_url()
-    after_commit(lambda: get_mailer().submit(lambda: _notify(comment_id, site)))
+    site = base_url()
+    # comment.id is read after the commit: a new comment may not have one yet
+    after_commit(lambda: get_mailer().submit(lambda comment_id=comment.id: _notify(comment_id, site)))
 
 
 _CONFIRMED = sa.select(Subscription.id).where(
