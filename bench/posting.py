@@ -42,6 +42,7 @@ async def _campaign(make_session, post_one, posters: int, seconds: float, run: s
     return {"posters": posters, "seconds": round(elapsed, 2), "accepted": len(stats["accepted"]),
             "per_second": len(stats["accepted"]) / elapsed, "status": stats["status"],
             "p50_ms": lat[len(lat) // 2] * 1000, "p99_ms": lat[int(len(lat) * 0.99)] * 1000,
+            "max_ms": lat[-1] * 1000,
             "ids": stats["accepted"]}
 
 
