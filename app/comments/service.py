@@ -57,6 +57,7 @@ class Draft:
     url: str
     parent_id: int | None
     notify: bool
+    html: str  # the text rendered once: stored, and what the link rule counts
 
 
 def _text(data: Mapping[str, Any], name: str) -> str:
@@ -122,7 +123,7 @@ def validate(post: Post, data: Mapping[str, Any], user: User | None) -> Draft:
     if errors:
         raise CommentRejected(400, "invalid", _summary(errors), errors)
     notify = _ticked(data.get("subscribe_comments")) or _ticked(data.get("notify"))
-    return Draft(content, author, email, url, parent_id, notify)
+    return Draft(content, author, email, url, parent_id, notify, render(content))
 
 
 def _parent_id(post: Post, data: Mapping[str, Any], errors: dict[str, str]) -> int | None:
@@ -222,7 +223,7 @@ def submit(post: Post, data: Mapping[str, Any], *, user: User | None = None, ip:
         author_email=draft.email,
         author_url=draft.url,
         content=draft.content,
-        content_html=render(draft.content),
+        content_html=draft.html,
         status=verdict.status,
         hold_reasons=verdict.reasons or None,
         notify=draft.notify,

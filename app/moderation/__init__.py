@@ -67,7 +67,7 @@ def _hold_reasons(draft: Draft, user: User | None, fields: dict[str, str]) -> li
         reasons.append("every comment is held")
     max_links = int(get_setting("comment_max_links"))
     if max_links > 0:
-        links = rules.count_links(draft.content)
+        links = rules.count_links(draft.html)
         if links >= max_links:
             reasons.append(f"{links} links" if links != 1 else "1 link")
     reasons += rules.match_keywords(get_setting("moderation_keys"), fields)

@@ -7,7 +7,6 @@ from collections.abc import Iterable
 from datetime import timedelta
 from html import unescape
 
-from app.comments.content import render
 from app.models import Post, utcnow
 from app.settings import get_setting
 
@@ -27,9 +26,10 @@ def closed_by_age(post: Post) -> bool:
     return days > 0 and post.published_at < utcnow() - timedelta(days=days)
 
 
-def count_links(content: str) -> int:
-    """The links a comment shows: its own anchors and the bare URLs rendering turns into links."""
-    return len(_LINK.findall(render(content)))
+def count_links(html: str) -> int:
+    """The links a comment shows, in its rendered *html*: its own anchors and the bare URLs
+    rendering turned into links."""
+    return len(_LINK.findall(html))
 
 
 def keyword_lines(value: str | Iterable[str]) -> list[str]:
