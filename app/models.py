@@ -114,11 +114,7 @@ class Post(db.Model):
     # --- end moderation -------------------------------------------------------------------------
 
     def approved_count(self) -> int:
-        return db.session.scalar(
-            sa.select(sa.func.count(Comment.id)).where(
-                Comment.post_id == self.id, Comment.status == CommentStatus.APPROVED
-            )
-        ) or 0
+        return CommentCount.of(self.id)
 
 
 class User(UserMixin, db.Model):
@@ -273,6 +269,81 @@ class Comment(db.Model):
             "date": format_comment_date(self.created_at),
             "edited": self.edited_at is not None,
         }
+
+
+class CommentCount(db.Model):
+    """How many approved comments a post has, kept by the database itself.
+
+    Triggers on `comments` (below, and in the migration) move it on every insert, delete and
+    change of status or post, whichever way the change comes (the ORM, bulk statements, an
+    import, raw SQL), so knowing a post's count never means counting its comments: every
+    published comment tells live readers the new count, and counting was a scan of the post.
+    A table of its own rather than a column of `posts`: on PostgreSQL only these triggers lock
+    its rows, always before the post's live-event lock, so they cannot deadlock with writers
+    of the post row (likes, the admin) who take the live-event lock first.
+    """
+
+    __tablename__ = "comment_counts"
+
+    post_id: so.Mapped[int] = so.mapped_column(
+        sa.ForeignKey("posts.id", ondelete="CASCADE"), primary_key=True)
+    approved: so.Mapped[int] = so.mapped_column(default=0)
+
+    @staticmethod
+    def of(post_id: int) -> int:
+        return db.session.connection().execute(_APPROVED_COUNT, {"post_id": post_id}).scalar() or 0
+
+
+_APPROVED_COUNT = sa.select(CommentCount.approved).where(
+    CommentCount.post_id == sa.bindparam("post_id"))
+
+# The same statements are in the migration that added the table (c7d1e2f3a4b5_comment_counts).
+COUNT_TRIGGERS = {
+    "sqlite": [
+        """CREATE TRIGGER comments_counted_insert AFTER INSERT ON comments
+        WHEN NEW.status = 'approved'
+        BEGIN
+            INSERT INTO comment_counts (post_id, approved) VALUES (NEW.post_id, 1)
+            ON CONFLICT (post_id) DO UPDATE SET approved = approved + 1;
+        END""",
+        """CREATE TRIGGER comments_counted_delete AFTER DELETE ON comments
+        WHEN OLD.status = 'approved'
+        BEGIN
+            UPDATE comment_counts SET approved = approved - 1 WHERE post_id = OLD.post_id;
+        END""",
+        """CREATE TRIGGER comments_counted_update AFTER UPDATE OF status, post_id ON comments
+        WHEN OLD.status IS NOT NEW.status OR OLD.post_id IS NOT NEW.post_id
+        BEGIN
+            UPDATE comment_counts SET approved = approved - 1
+            WHERE post_id = OLD.post_id AND OLD.status = 'approved';
+            INSERT INTO comment_counts (post_id, approved)
+            SELECT NEW.post_id, 1 WHERE NEW.status = 'approved'
+            ON CONFLICT (post_id) DO UPDATE SET approved = approved + 1;
+        END""",
+    ],
+    "postgresql": [
+        """CREATE OR REPLACE FUNCTION parley_count_comments() RETURNS trigger
+        LANGUAGE plpgsql AS $$
+        BEGIN
+            IF TG_OP <> 'INSERT' AND OLD.status = 'approved' THEN
+                UPDATE comment_counts SET approved = approved - 1 WHERE post_id = OLD.post_id;
+            END IF;
+            IF TG_OP <> 'DELETE' AND NEW.status = 'approved' THEN
+                INSERT INTO comment_counts (post_id, approved) VALUES (NEW.post_id, 1)
+                ON CONFLICT (post_id) DO UPDATE SET approved = comment_counts.approved + 1;
+            END IF;
+            RETURN NULL;
+        END
+        $$""",
+        """CREATE TRIGGER comments_counted
+        AFTER INSERT OR DELETE OR UPDATE OF status, post_id ON comments
+        FOR EACH ROW EXECUTE FUNCTION parley_count_comments()""",
+    ],
+}
+for _dialect, _statements in COUNT_TRIGGERS.items():
+    for _statement in _statements:
+        sa.event.listen(Comment.__table__, "after_create",
+                        sa.DDL(_statement).execute_if(dialect=_dialect))
 
 
 class Event(db.Model):

@@ -43,6 +43,30 @@ def test_flask_db_upgrade_reproduces_the_models_exactly(database_url):
     _empty_database(database_url)
 
 
+def test_the_comment_counts_migration_counts_the_comments_already_there(database_url):
+    _empty_database(database_url)
+    app = make_app(database_url)
+    cli = app.test_cli_runner()
+    assert cli.invoke(args=["db", "upgrade", "b41c2d9e7a10"]).exit_code == 0  # the one before
+    assert cli.invoke(args=["seed"]).exit_code == 0  # the article and its approved comment
+    with app.app_context():
+        db.session.execute(sa.text(
+            "INSERT INTO comments (post_id, author_name, author_email, author_url, content, "
+            "content_html, status, notify, ip, user_agent, created_at, updated_at) "
+            "SELECT id, 'A', '', '', 'x', 'x', :status, false, '', '', published_at, "
+            "published_at FROM posts"), [{"status": "approved"}, {"status": "pending"}])
+        db.session.commit()
+    assert cli.invoke(args=["db", "upgrade"]).exit_code == 0
+    with app.app_context():
+        assert db.session.execute(sa.text("SELECT approved FROM comment_counts")).all() == [(2,)]
+        db.session.execute(sa.text("UPDATE comments SET status = 'trash' WHERE content = 'x'"))
+        db.session.commit()  # and the triggers keep it from then on
+        assert db.session.execute(sa.text("SELECT approved FROM comment_counts")).all() == [(1,)]
+        db.session.remove()
+    assert cli.invoke(args=["db", "downgrade", "b41c2d9e7a10"]).exit_code == 0
+    _empty_database(database_url)
+
+
 def test_sqlite_runs_with_wal_busy_timeout_and_foreign_keys(tmp_path):
     app = make_app(f"sqlite:///{tmp_path / 'p.db'}")
     with app.app_context():

@@ -20,7 +20,15 @@ from typing import NamedTuple
 import sqlalchemy as sa
 
 from app.extensions import db
-from app.models import Comment, CommentStatus, Post, User, commenter_avatar, commenter_link
+from app.models import (
+    Comment,
+    CommentCount,
+    CommentStatus,
+    Post,
+    User,
+    commenter_avatar,
+    commenter_link,
+)
 from app.settings import get_setting
 
 
@@ -58,7 +66,6 @@ _SHOWN = sa.select(
     User.avatar_url, User.profile_url,
 ).outerjoin(User, Comment.user_id == User.id).order_by(Comment.created_at, Comment.id)
 _ALL = _SHOWN.where(_APPROVED)
-_COUNT = sa.select(sa.func.count(Comment.id)).where(_APPROVED)
 _COUNT_ROOTS = sa.select(sa.func.count(Comment.id)).where(_ROOTS)
 # top-level comments older than the one at (created_at, id): how many pages come before its own
 _ROOTS_BEFORE = _COUNT_ROOTS.where(sa.or_(
@@ -114,7 +121,7 @@ def comment_page(post: Post, number: int | None = None) -> CommentPage:
 
     per_page = max(1, int(get_setting("comments_per_page")))
     connection = db.session.connection()
-    total = connection.execute(_COUNT, {"post_id": post.id}).scalar() or 0
+    total = CommentCount.of(post.id)
     top_level = connection.execute(_COUNT_ROOTS, {"post_id": post.id}).scalar() or 0
     pages = max(1, math.ceil(top_level / per_page))
     if number is None:
