@@ -37,13 +37,29 @@ async def _campaign(make_session, post_one, posters: int, seconds: float, run: s
     finally:
         for s in sessions:
             await s.close()
-    elapsed = time.monotonic() - started
-    lat = sorted(stats["latencies"]) or [float("nan")]
-    return {"posters": posters, "seconds": round(elapsed, 2), "accepted": len(stats["accepted"]),
-            "per_second": len(stats["accepted"]) / elapsed, "status": stats["status"],
+    return {"seconds": time.monotonic() - started, "status": stats["status"],
+            "ids": stats["accepted"], "latencies": stats["latencies"]}
+
+
+def _combined(posters: int, rounds: list[dict]) -> dict:
+    """The rounds of one server added up: rate over all of them, percentiles over every post."""
+    seconds = sum(r["seconds"] for r in rounds)
+    accepted = sum(len(r["ids"]) for r in rounds)
+    lat = sorted(x for r in rounds for x in r["latencies"]) or [float("nan")]
+    status: dict = {}
+    for r in rounds:
+        for code, n in r["status"].items():
+            status[code] = status.get(code, 0) + n
+    accounts = [r["accounting"] for r in rounds]
+    return {"posters": posters, "seconds": round(seconds, 2), "accepted": accepted,
+            "per_second": accepted / seconds, "status": status,
+            "rounds": [round(len(r["ids"]) / r["seconds"], 1) for r in rounds],
             "p50_ms": lat[len(lat) // 2] * 1000, "p99_ms": lat[int(len(lat) * 0.99)] * 1000,
             "max_ms": lat[-1] * 1000,
-            "ids": stats["accepted"]}
+            "accounting": {**{k: sum(a[k] for a in accounts) for k in
+                              ("accepted", "stored", "missing", "unaccepted_stored",
+                               "duplicate_texts")},
+                           "exact": all(a["exact"] for a in accounts)}}
 
 
 def parley_client(base: str, slug: str):
@@ -111,32 +127,38 @@ def _verdict(accepted: list[int], stored_ids: list[int], texts: list[str]) -> di
 
 
 def run(tmp: Path, *, workers: int, seconds: float, concurrency=(1, 32),
-        database_url: str | None = None) -> dict:
+        database_url: str | None = None, rounds: int = 4) -> dict:
+    """Both servers up at once, measured in turn, *rounds* times, *seconds*/2 each time: on a
+    shared machine the load drifts within a minute, and one long run of each (Parley first,
+    Isso after) moved the ratio by 20 % from run to run."""
     database_url = database_url or f"sqlite:///{tmp / 'posting.db'}"
     info = seed.seed_parley(database_url, 0)
     app = seed.parley_app(database_url)
     results: dict[str, dict] = {}
     env = common.parley_env(database_url, BENCH_TMP=str(tmp))
-    with common.gunicorn("app:create_app()", env, workers, name="parley-post") as server:
+    thread = "/bench-posting/"
+    with (common.gunicorn("app:create_app()", env, workers, name="parley-post") as parley,
+          reading.isso_server(tmp, workers) as isso):
+        seed.isso_post(isso.url, thread, seed.comment_texts(1)[0])
+        sides = {
+            "parley": (parley_client(parley.url, info["slug"]),
+                       lambda run_id, ids: account_parley(app, run_id, ids)),
+            "isso": (isso_client(isso.url, thread),
+                     lambda run_id, ids: account_isso(isso.db_path, run_id, ids)),
+        }
         for posters in concurrency:
-            run_id = f"parley{posters}x{uuid.uuid4().hex[:6]}"
-            result = asyncio.run(_campaign(*parley_client(server.url, info["slug"]), posters,
-                                           seconds, run_id))
-            result["accounting"] = account_parley(app, run_id, result.pop("ids"))
-            results[f"parley_{posters}"] = result
-            print(f"  parley  {posters:>2} posters {result['per_second']:>8.1f}/s "
-                  f"{result['status']} exact={result['accounting']['exact']}", flush=True)
-    with reading.isso_server(tmp, workers) as server:
-        thread = "/bench-posting/"
-        seed.isso_post(server.url, thread, seed.comment_texts(1)[0])
-        for posters in concurrency:
-            run_id = f"isso{posters}x{uuid.uuid4().hex[:6]}"
-            result = asyncio.run(_campaign(*isso_client(server.url, thread), posters, seconds,
-                                           run_id))
-            result["accounting"] = account_isso(server.db_path, run_id, result.pop("ids"))
-            results[f"isso_{posters}"] = result
-            print(f"  isso    {posters:>2} posters {result['per_second']:>8.1f}/s "
-                  f"{result['status']} exact={result['accounting']['exact']}", flush=True)
+            measured: dict[str, list[dict]] = {name: [] for name in sides}
+            for _ in range(rounds):
+                for name, (client, account) in sides.items():
+                    run_id = f"{name}{posters}x{uuid.uuid4().hex[:6]}"
+                    result = asyncio.run(_campaign(*client, posters, seconds / 2, run_id))
+                    result["accounting"] = account(run_id, result["ids"])
+                    measured[name].append(result)
+            for name, rounds_of_it in measured.items():
+                result = results[f"{name}_{posters}"] = _combined(posters, rounds_of_it)
+                print(f"  {name:<7} {posters:>2} posters {result['per_second']:>8.1f}/s "
+                      f"rounds {result['rounds']} {result['status']} "
+                      f"exact={result['accounting']['exact']}", flush=True)
     with app.app_context():
         from app.extensions import db
 
