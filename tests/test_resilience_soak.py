@@ -140,6 +140,9 @@ def test_redis_restart_live_updates_resume_and_posting_continues(
             campaign = run_posters(site, slugs, posters=16, seconds=14, rounds=2)
             fault.join(60)
             assert restarted_at is not None
+            assert resubscribed_at is not None, (
+                "the workers did not all subscribe again within 30 s of the restart "
+                f"(Redis answering now: {_redis_up(redis_url)})")
             figures = account(database, campaign, readers, timeout=45)
             # after the restart, one more comment reaches every reader of the article quickly
             session = requests.Session()
