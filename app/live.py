@@ -35,7 +35,6 @@ log = logging.getLogger(__name__)
 HEARTBEAT_SECONDS = 15
 _PENDING = "parley.live.pending"
 _LOCKED = "parley.live.locked"
-_RENDERED = "parley.live.rendered"
 
 
 # --- the wire format -------------------------------------------------------------------------
@@ -62,21 +61,12 @@ class WireEvent:
 
 
 def comment_event_data(comment: Comment) -> dict[str, Any]:
-    """The public payload of a comment event: its fields and its rendered list item.
-
-    Rendered once per state of the comment in a transaction: the live event and the API's
-    answer to the comment's author are the same fields and the same list item.
-    """
-    state = (comment.id, comment.status, comment.content_html, comment.edited_at)
-    rendered: dict[int, tuple] = db.session().info.setdefault(_RENDERED, {})
-    if comment.id in rendered and rendered[comment.id][0] == state:
-        return dict(rendered[comment.id][1])
+    """The public payload of a comment event: its fields and its rendered list item."""
     data = comment.to_dict()
     data["depth"] = comment_depth(comment)
     macro = get_template_attribute("comments/_comment.html", "comment_item")
     data["html"] = str(macro(comment, data["depth"], comment.post))
-    rendered[comment.id] = (state, data)
-    return dict(data)
+    return data
 
 
 def comment_depth(comment: Comment) -> int:
@@ -146,7 +136,6 @@ def comment_removed(comment: Comment) -> None:
 def _after_commit(session) -> None:
     posts = session.info.pop(_PENDING, None)
     session.info.pop(_LOCKED, None)
-    session.info.pop(_RENDERED, None)
     if not posts:
         return
     try:
@@ -160,7 +149,6 @@ def _after_commit(session) -> None:
 def _after_rollback(session, previous_transaction=None) -> None:
     session.info.pop(_PENDING, None)
     session.info.pop(_LOCKED, None)
-    session.info.pop(_RENDERED, None)
 
 
 def install_session_hooks() -> None:

@@ -290,8 +290,9 @@ class CommentCount(db.Model):
     import, raw SQL), so knowing a post's count never means counting its comments: every
     published comment tells live readers the new count, and counting was a scan of the post.
     A table of its own rather than a column of `posts`: on PostgreSQL only these triggers lock
-    its rows, always before the post's live-event lock, so they cannot deadlock with writers
-    of the post row (likes, the admin) who take the live-event lock first.
+    its rows, so a comment's writer never queues behind (or deadlocks with) the writers of the
+    post row — likes and the admin, who lock it before the post's live-event lock, where a
+    comment's writer takes its count row and then that live-event lock.
     """
 
     __tablename__ = "comment_counts"

@@ -223,6 +223,22 @@ def test_duplicate_means_same_text_same_place_and_same_name_or_email(app, client
     assert [row[3] for row in stored(app)].count("Same words") == 4
 
 
+def test_a_signed_in_reader_repeating_themselves_is_a_duplicate_by_account(app, client,
+                                                                           open_door):
+    from app.models import User
+    from tests.test_admin_helpers import make_user, sign_in_ordinary
+
+    user_id = make_user(app, "signed.in@example.com", name="Signed In")
+    sign_in_ordinary(client, user_id)
+    assert api_post(client, {"comment": "My words"}).status_code == 201
+    with app.app_context():  # the account changes its name and email; it is still them
+        user = db.session.get(User, user_id)
+        user.name, user.email = "Renamed", "renamed@example.com"
+        db.session.commit()
+    assert api_post(client, {"comment": "My words"}).status_code == 409
+    assert [row[3] for row in stored(app)].count("My words") == 1
+
+
 def test_flood_control_answers_429_with_retry_after(app, client):
     configure(app, comment_moderation="nobody")
     assert api_post(client, {**GUEST, "comment": "first"}).status_code == 201

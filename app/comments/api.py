@@ -104,7 +104,7 @@ def _json_object() -> dict | None:
 def _with_html(comment: Comment) -> dict:
     """A comment's public fields and its list item as the page shows it (marked held if so)."""
     if comment.status == CommentStatus.APPROVED:
-        return live.comment_event_data(comment)  # what its live event carries, rendered once
+        return live.comment_event_data(comment)  # what its live event carries
     macro = get_template_attribute("comments/_comment.html", "comment_item")
     return {**comment.to_dict(),
             "html": str(macro(comment, live.comment_depth(comment), comment.post, True))}

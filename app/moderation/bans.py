@@ -72,17 +72,8 @@ def find(email: str, user: User | None, ip: str) -> list[Ban]:
 
 # Every new comment asks this, so it is built once. IP bans are all read (a ban may be a
 # network) and matched in Python, above.
-_CATCHING = (
-    sa.select(Ban)
-    .where(
-        sa.or_(Ban.expires_at.is_(None), Ban.expires_at > sa.bindparam("now")),
-        sa.or_(
-            sa.and_(Ban.kind == BanKind.EMAIL,
-                    Ban.value.in_(sa.bindparam("emails", expanding=True))),
-            sa.and_(Ban.kind == BanKind.ACCOUNT,
-                    Ban.value.in_(sa.bindparam("accounts", expanding=True))),
-            sa.and_(Ban.kind == BanKind.IP, sa.bindparam("with_ip", type_=sa.Boolean)),
-        ),
-    )
-    .order_by(Ban.created_at.desc(), Ban.id.desc())
-)
+_CATCHING = Ban.active(sa.bindparam("now")).where(sa.or_(
+    sa.and_(Ban.kind == BanKind.EMAIL, Ban.value.in_(sa.bindparam("emails", expanding=True))),
+    sa.and_(Ban.kind == BanKind.ACCOUNT, Ban.value.in_(sa.bindparam("accounts", expanding=True))),
+    sa.and_(Ban.kind == BanKind.IP, sa.bindparam("with_ip", type_=sa.Boolean)),
+))

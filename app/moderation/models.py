@@ -47,9 +47,10 @@ class Ban(db.Model):
         return f"<Ban {self.kind.value} {self.value}>"
 
     @staticmethod
-    def active(now: datetime | None = None) -> sa.Select:
-        """The bans in force at *now*, newest first."""
-        now = now or utcnow()
+    def active(now: datetime | sa.BindParameter | None = None) -> sa.Select:
+        """The bans in force at *now* (a time, or a bind parameter to give one later), newest
+        first."""
+        now = utcnow() if now is None else now
         return (sa.select(Ban)
                 .where(sa.or_(Ban.expires_at.is_(None), Ban.expires_at > now))
                 .order_by(Ban.created_at.desc(), Ban.id.desc()))
