@@ -249,6 +249,28 @@ def test_a_social_account_ban(ctx):
         submit(user=user)
 
 
+def test_every_ban_that_catches_an_author_is_found_and_no_other(ctx):
+    """A signed-in author is caught by any of their accounts and by their account's email (what
+    they type in the email field is not theirs to choose), and the moderation queue names every
+    ban that fired."""
+    settings(ban_action="hold", comment_moderation="nobody")
+    user = User(name="Bilal", email="Bilal@Example.com", email_verified=True)
+    user.accounts.append(OAuthAccount(provider="google", subject="1234"))
+    user.accounts.append(OAuthAccount(provider="wordpress", subject="77"))
+    db.session.add(user)
+    db.session.commit()
+    ban(BanKind.ACCOUNT, "wordpress:77")
+    ban(BanKind.EMAIL, "bilal@example.com")
+    ban(BanKind.EMAIL, "typed@example.com")
+    ban(BanKind.EMAIL, "someone-else@example.com")
+    ban(BanKind.ACCOUNT, "google:9999")
+    ban(BanKind.IP, "203.0.113.0/24")
+    comment = submit({"email": "Typed@Example.com"}, user=user, ip="198.51.100.7")
+    assert comment.status is CommentStatus.PENDING
+    assert sorted(comment.hold_reasons) == ["banned account wordpress:77",
+                                            "banned email bilal@example.com"]
+
+
 def test_a_ban_expires(ctx):
     made = ban(BanKind.EMAIL, "ayesha@example.com", expires_at=utcnow() + timedelta(hours=1))
     with pytest.raises(service.CommentRejected):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from datetime import datetime
 
@@ -61,19 +62,33 @@ def add(kind: BanKind, value: str, *, reason: str = "", expires_at: datetime | N
 
 def find(email: str, user: User | None, ip: str) -> list[Ban]:
     """The bans in force that catch this author."""
-    emails = {e.lower() for e in (email, user.email if user is not None else "") if e}
-    accounts = {f"{a.provider}:{a.subject}" for a in user.accounts} if user is not None else set()
+    emails = sorted({e.lower() for e in (email, user.email if user is not None else "") if e})
+    accounts = sorted({f"{a.provider}:{a.subject}" for a in user.accounts}) if user else []
     if not (emails or accounts or ip):
         return []
-    found = db.session.scalars(_CATCHING, {"now": utcnow(), "emails": list(emails),
-                                           "accounts": list(accounts), "with_ip": bool(ip)}).all()
+    values = {"now": utcnow(), "with_ip": bool(ip)}
+    values.update((f"email_{i}", e) for i, e in enumerate(emails))
+    values.update((f"account_{i}", a) for i, a in enumerate(accounts))
+    probe = _catching(len(emails), len(accounts))
+    ids = db.session.connection().execute(probe, values).scalars().all()
+    if not ids:
+        return []  # nearly every comment: one plain lookup, no Ban objects built
+    found = db.session.scalars(Ban.active(values["now"]).where(Ban.id.in_(ids))).all()
     return [b for b in found if b.kind is not BanKind.IP or b.matches_ip(ip)]
 
 
-# Every new comment asks this, so it is built once. IP bans are all read (a ban may be a
-# network) and matched in Python, above.
-_CATCHING = Ban.active(sa.bindparam("now")).where(sa.or_(
-    sa.and_(Ban.kind == BanKind.EMAIL, Ban.value.in_(sa.bindparam("emails", expanding=True))),
-    sa.and_(Ban.kind == BanKind.ACCOUNT, Ban.value.in_(sa.bindparam("accounts", expanding=True))),
-    sa.and_(Ban.kind == BanKind.IP, sa.bindparam("with_ip", type_=sa.Boolean)),
-))
+@functools.cache
+def _catching(emails: int, accounts: int) -> sa.Select:
+    """The ids of the bans in force that could catch an author with this many email addresses
+    and accounts. Every new comment asks, so each shape is built once, with one plain parameter
+    per value (an expanding IN is rendered again on every run). IP bans are all read (a ban may be
+    a network) and matched in Python, above."""
+    def one_of(kind: BanKind, name: str, count: int):
+        values = [sa.bindparam(f"{name}_{i}", type_=sa.String) for i in range(count)]
+        return sa.and_(Ban.kind == kind, Ban.value.in_(values)) if values else sa.false()
+
+    return sa.select(Ban.id).where(
+        sa.or_(Ban.expires_at.is_(None), Ban.expires_at > sa.bindparam("now")),
+        sa.or_(one_of(BanKind.EMAIL, "email", emails),
+               one_of(BanKind.ACCOUNT, "account", accounts),
+               sa.and_(Ban.kind == BanKind.IP, sa.bindparam("with_ip", type_=sa.Boolean))))
