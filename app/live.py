@@ -117,10 +117,14 @@ def _record_count(post_id: int) -> None:
 _ADD_EVENT = sa.insert(Event.__table__)  # built once: every published comment runs it twice
 
 
-def comment_published(comment: Comment) -> None:
+def comment_published(comment: Comment) -> dict[str, Any]:
+    """Record *comment*'s arrival and the new count; the event's payload is returned for
+    whoever answers the poster, so the list item is rendered once."""
     _lock_post(comment.post_id)
-    record(comment.post_id, "comment.created", comment_event_data(comment))
+    data = comment_event_data(comment)
+    record(comment.post_id, "comment.created", data)
     _record_count(comment.post_id)
+    return data
 
 
 def comment_updated(comment: Comment) -> None:

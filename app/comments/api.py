@@ -65,9 +65,9 @@ def create_comment(slug: str):
     user = current_user if current_user.is_authenticated else None
     reply: dict[str, Any] = {}
 
-    def answer(comment: Comment) -> None:  # read inside the comment's transaction
+    def answer(comment: Comment, event: dict[str, Any] | None) -> None:  # inside its transaction
         until = service.editable_until(comment)
-        reply.update({"comment": _with_html(comment),
+        reply.update({"comment": event or _with_html(comment),
                       "held": comment.status != CommentStatus.APPROVED,
                       "editable_until": until.isoformat() if until else None})
 

@@ -154,10 +154,10 @@ def _duplicate(post: Post, draft: Draft, user: User | None) -> int | None:
     """WordPress's duplicate check: the same text, in the same place, by the same name, email or
     account (the id of that earlier comment, or None)."""
     statement = _duplicate_lookup(draft.parent_id is not None, bool(draft.email), user is not None)
-    return db.session.scalar(statement, {
+    return db.session.connection().execute(statement, {
         "post_id": post.id, "digest": text_digest(draft.content), "content": draft.content,
         "parent_id": draft.parent_id, "author": draft.author, "email": draft.email,
-        "user_id": user.id if user else None})
+        "user_id": user.id if user else None}).scalar()  # a plain row: half an ORM query's cost
 
 
 @functools.cache
@@ -202,12 +202,15 @@ def _check_flood_and_duplicates(post: Post, draft: Draft, user: User | None, ip:
 
 
 def submit(post: Post, data: Mapping[str, Any], *, user: User | None = None, ip: str = "",
-           user_agent: str = "", answer: Callable[[Comment], Any] | None = None) -> Comment:
+           user_agent: str = "",
+           answer: Callable[[Comment, dict[str, Any] | None], Any] | None = None) -> Comment:
     """Validate, store, commit and publish a new comment on *post*.
 
-    *answer(comment)*, if given, runs just before the commit: whatever the caller's reply needs
-    from the database is read there, inside the comment's own transaction, so a database that
-    goes away right after the commit cannot turn a stored comment into an error answer.
+    *answer(comment, event)*, if given, runs just before the commit: whatever the caller's reply
+    needs from the database is read there, inside the comment's own transaction, so a database
+    that goes away right after the commit cannot turn a stored comment into an error answer.
+    *event* is the payload of the comment's live event (its fields and rendered list item), or
+    None when the comment was not published.
     """
     if not post.accepts_comments:
         raise CommentRejected(403, "closed", "Comments are closed on this post.")
@@ -236,14 +239,13 @@ def submit(post: Post, data: Mapping[str, Any], *, user: User | None = None, ip:
         subscriptions.comment_published(comment)  # marks it notified: one INSERT, no UPDATE
     db.session.add(comment)
     db.session.flush()
-    if comment.status == CommentStatus.APPROVED:
-        live.comment_published(comment)
+    event = live.comment_published(comment) if comment.status == CommentStatus.APPROVED else None
     if draft.email and draft.notify:
         subscriptions.subscribe(draft.email, post)
     if draft.email and _ticked(data.get("subscribe_blog")):
         subscriptions.subscribe(draft.email, None)
     if answer is not None:
-        answer(comment)
+        answer(comment, event)
     db.session.commit()  # after the commit: live readers, then mail, hear of it
     return comment
 

@@ -48,7 +48,7 @@ def post_form(slug: str):
     try:
         comment = service.submit(post, form, user=commenter(), ip=request.remote_addr or "",
                                  user_agent=request.user_agent.string,
-                                 answer=lambda comment: targets.append(_target(post, comment)))
+                                 answer=lambda comment, _event: targets.append(_target(post, comment)))
     except service.CommentRejected as rejected:
         errors = dict(rejected.fields)
         if not errors or set(errors) - {"comment", "author", "email", "url"}:
