@@ -365,3 +365,35 @@ def test_openapi_describes_the_api(client):
     assert spec["openapi"].startswith("3.")
     assert {"/api/posts/{slug}/comments", "/api/posts/{slug}/live"} <= set(spec["paths"])
     assert CommentStatus.APPROVED.value in str(spec)
+
+
+# --- what a published comment holds ----------------------------------------------------------
+
+@pytest.mark.parametrize("signed_in", [False, True])
+def test_a_published_comment_holds_exactly_what_was_stored(app, open_door, signed_in):
+    """A published comment goes in as one plain INSERT (app.database.insert_loaded): the object
+    the reply and the live event are built from must hold every column as stored, defaults
+    included, with nothing left to load, and its author and post must be the session's own."""
+    from app.comments import service
+    from app.models import OAuthAccount, Post, User
+
+    with app.app_context():
+        user = None
+        if signed_in:
+            user = User(name="Bilal", email="bilal@example.com", email_verified=True)
+            user.accounts.append(OAuthAccount(provider="google", subject="42"))
+            db.session.add(user)
+            db.session.commit()
+        post = db.session.scalar(sa.select(Post))
+        comment = service.submit(post, {**GUEST, "comment": "Stored as it is held."}, user=user,
+                                 ip="203.0.113.9", user_agent="Firefox")
+        state = sa.inspect(comment)
+        columns = {attr.key: attr.columns[0] for attr in state.mapper.column_attrs}
+        assert state.persistent and not state.unloaded & set(columns)
+        row = db.session.connection().execute(
+            sa.select(*columns.values()).where(Comment.id == comment.id)).one()._mapping
+        assert {key: getattr(comment, key) for key in columns} == \
+            {key: row[column] for key, column in columns.items()}
+        assert comment.status is CommentStatus.APPROVED and comment.wp_id is None
+        assert comment.post is post and comment.user is user
+        db.session.remove()
