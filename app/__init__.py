@@ -55,7 +55,7 @@ def register_logging(app: Flask) -> None:
     @app.after_request
     def log_request(response):
         started = g.pop("request_started", None)
-        if started is not None:
+        if started is not None and log.isEnabledFor(logging.INFO):
             log.info(
                 "%s %s %s %.1fms",
                 request.method,

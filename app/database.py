@@ -52,11 +52,6 @@ def _drop_after_commit(session, previous_transaction=None) -> None:
     session.info.pop(_AFTER_COMMIT, None)
 
 
-@functools.cache
-def _insert(table: sa.Table) -> sa.Insert:
-    return sa.insert(table)
-
-
 def insert_loaded(session: so.Session, obj: Any) -> None:
     """Store the new object *obj* with one plain INSERT and add it to *session* as a loaded row.
 
@@ -67,19 +62,27 @@ def insert_loaded(session: so.Session, obj: Any) -> None:
     use it where nothing listens for this object's flush.
     """
     mapper = sa.inspect(obj).mapper
+    insert, columns, primary_key = _insert_plan(mapper)
     values: dict[str, Any] = {}
-    for attr in mapper.column_attrs:
-        column = attr.columns[0]
-        if column.primary_key:
-            continue
-        if attr.key not in obj.__dict__:  # unset: the object holds what the row gets
-            setattr(obj, attr.key, _default(column))
-        values[column.key] = obj.__dict__[attr.key]
-    result = session.connection().execute(_insert(mapper.local_table), values)
-    for column, value in zip(mapper.primary_key, result.inserted_primary_key, strict=True):
-        setattr(obj, mapper.get_property_by_column(column).key, value)
+    for key, column_key, column in columns:
+        if key not in obj.__dict__:  # unset: the object holds what the row gets
+            setattr(obj, key, _default(column))
+        values[column_key] = obj.__dict__[key]
+    result = session.connection().execute(insert, values)
+    for key, value in zip(primary_key, result.inserted_primary_key, strict=True):
+        setattr(obj, key, value)
     so.make_transient_to_detached(obj)
     session.add(obj)
+
+
+@functools.cache
+def _insert_plan(mapper: so.Mapper) -> tuple[sa.Insert, list[tuple[str, str, sa.Column]], list[str]]:
+    """The INSERT for *mapper*'s table, its columns (attribute, column key, column) and the
+    attributes of its primary key: worked out once per class."""
+    columns = [(attr.key, attr.columns[0].key, attr.columns[0]) for attr in mapper.column_attrs
+               if not attr.columns[0].primary_key]
+    primary_key = [mapper.get_property_by_column(column).key for column in mapper.primary_key]
+    return sa.insert(mapper.local_table), columns, primary_key
 
 
 def _default(column: sa.Column) -> Any:

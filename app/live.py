@@ -96,25 +96,31 @@ def _lock_post(post_id: int) -> None:
 
 
 def record(post_id: int, kind: str, data: dict[str, Any]) -> None:
-    """Add an event for *post_id* to the current transaction; it is published after commit.
+    """Add an event for *post_id* to the current transaction; it is published after commit."""
+    _record_all(post_id, [(kind, data)])
 
-    Inserted at once, as a plain row: the log is append-only and nothing reads it back as an
+
+def _record_all(post_id: int, events: list[tuple[str, dict[str, Any]]]) -> None:
+    """Add *events* for *post_id*, in order, in one statement.
+
+    Inserted at once, as plain rows: the log is append-only and nothing reads it back as an
     object, so the session's unit of work has nothing to track or flush for it.
     """
     _lock_post(post_id)
-    db.session.connection().execute(_ADD_EVENT, {
-        "post_id": post_id, "kind": kind, "data": json.dumps(data, ensure_ascii=False)})
+    db.session.connection().execute(_ADD_EVENT, [
+        {"post_id": post_id, "kind": kind, "data": json.dumps(data, ensure_ascii=False)}
+        for kind, data in events])
     db.session().info.setdefault(_PENDING, set()).add(post_id)
 
 
-def _record_count(post_id: int) -> None:
+def _count_event(post_id: int) -> tuple[str, dict[str, Any]]:
     from app.templating import comments_heading
 
     count = CommentCount.of(post_id)  # the database's triggers have counted this change in
-    record(post_id, "count", {"count": count, "text": comments_heading(count)})
+    return "count", {"count": count, "text": comments_heading(count)}
 
 
-_ADD_EVENT = sa.insert(Event.__table__)  # built once: every published comment runs it twice
+_ADD_EVENT = sa.insert(Event.__table__)  # built once: every published comment runs it
 
 
 def comment_published(comment: Comment) -> dict[str, Any]:
@@ -122,8 +128,7 @@ def comment_published(comment: Comment) -> dict[str, Any]:
     whoever answers the poster, so the list item is rendered once."""
     _lock_post(comment.post_id)
     data = comment_event_data(comment)
-    record(comment.post_id, "comment.created", data)
-    _record_count(comment.post_id)
+    _record_all(comment.post_id, [("comment.created", data), _count_event(comment.post_id)])
     return data
 
 
@@ -133,8 +138,9 @@ def comment_updated(comment: Comment) -> None:
 
 def comment_removed(comment: Comment) -> None:
     _lock_post(comment.post_id)
-    record(comment.post_id, "comment.removed", {"id": comment.id, "post_id": comment.post_id})
-    _record_count(comment.post_id)
+    _record_all(comment.post_id, [
+        ("comment.removed", {"id": comment.id, "post_id": comment.post_id}),
+        _count_event(comment.post_id)])
 
 
 def _after_commit(session) -> None:
