@@ -41,6 +41,22 @@ class UTCDateTime(sa.types.TypeDecorator):
             return value.replace(tzinfo=UTC)
         return value.astimezone(UTC)
 
+    def result_processor(self, dialect, coltype):
+        """On SQLite, parse the stored text straight into an aware datetime: a page of comments
+        reads two of these per row, and the generic path (SQLAlchemy's parser, then
+        process_result_value) cost about a third of reading the row."""
+        if dialect.name != "sqlite":
+            return super().result_processor(dialect, coltype)
+        parse = datetime.fromisoformat
+
+        def process(value: str | None) -> datetime | None:
+            if value is None:
+                return None
+            parsed = parse(value)
+            return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+
+        return process
+
 
 class CommentStatus(enum.Enum):
     PENDING = "pending"

@@ -89,7 +89,7 @@ _PAGE = _page_of_threads()
 
 
 def _shown(statement: sa.Select, **params) -> list[PageComment]:
-    return [PageComment(*row) for row in db.session.connection().execute(statement, params)]
+    return list(map(PageComment._make, db.session.connection().execute(statement, params)))
 
 
 @dataclass(frozen=True)
