@@ -397,3 +397,27 @@ def test_a_published_comment_holds_exactly_what_was_stored(app, open_door, signe
         assert comment.status is CommentStatus.APPROVED and comment.wp_id is None
         assert comment.post is post and comment.user is user
         db.session.remove()
+
+
+@pytest.mark.parametrize(("stored", "expected"), [
+    ("2011-01-25 10:14:00", "2011-01-25T10:14:00+00:00"),
+    ("2011-01-25 10:14:00.25", "2011-01-25T10:14:00.250000+00:00"),
+    ("2011-01-25T10:14:00Z", "2011-01-25T10:14:00+00:00"),
+    ("2011-01-25 15:14:00+05:00", "2011-01-25T10:14:00+00:00"),
+])
+def test_times_written_by_hand_are_read_as_utc(app, post, stored, expected):
+    """A time put in with raw SQL, in any of the forms people write, reads back as the same
+    instant in UTC, through the ORM and on the article page's plain rows alike."""
+    from datetime import datetime
+
+    from app.comments.pages import comment_page
+    from app.models import Post
+
+    with app.app_context():
+        db.session.execute(sa.text("UPDATE comments SET created_at = :at"), {"at": stored})
+        db.session.commit()
+        comment = db.session.scalar(sa.select(Comment))
+        shown = comment_page(db.session.scalar(sa.select(Post))).comments[0]
+        assert comment.created_at == shown.created_at == datetime.fromisoformat(expected)
+        assert comment.created_at.utcoffset().total_seconds() == 0
+        db.session.remove()
