@@ -87,8 +87,7 @@ def _catching(emails: int, accounts: int) -> sa.Select:
         values = [sa.bindparam(f"{name}_{i}", type_=sa.String) for i in range(count)]
         return sa.and_(Ban.kind == kind, Ban.value.in_(values)) if values else sa.false()
 
-    return sa.select(Ban.id).where(
-        sa.or_(Ban.expires_at.is_(None), Ban.expires_at > sa.bindparam("now")),
-        sa.or_(one_of(BanKind.EMAIL, "email", emails),
-               one_of(BanKind.ACCOUNT, "account", accounts),
-               sa.and_(Ban.kind == BanKind.IP, sa.bindparam("with_ip", type_=sa.Boolean))))
+    return Ban.active(sa.bindparam("now")).with_only_columns(Ban.id).where(sa.or_(
+        one_of(BanKind.EMAIL, "email", emails),
+        one_of(BanKind.ACCOUNT, "account", accounts),
+        sa.and_(Ban.kind == BanKind.IP, sa.bindparam("with_ip", type_=sa.Boolean))))
