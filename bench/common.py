@@ -64,6 +64,14 @@ class Server:
         path = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children")
         return [int(p) for p in path.read_text().split()] if path.exists() else []
 
+    def worker_cpu_seconds(self) -> float:
+        """User + system CPU time the workers have used so far (from /proc/<pid>/stat)."""
+        total = 0
+        for pid in self.worker_pids():
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])  # utime, stime (clock ticks)
+        return total / os.sysconf("SC_CLK_TCK")
+
     def worker_rss_kib(self) -> int:
         total = 0
         for pid in self.worker_pids():

@@ -36,11 +36,13 @@ def table(results: dict) -> str:
         if f"parley_{n}" in post:
             p, i = post[f"parley_{n}"], post[f"isso_{n}"]
             lines.append(f"| posting, {n} poster(s): Parley | {p['per_second']:.1f}/s (p99 "
-                         f"{p['p99_ms']:.0f} ms), exact: {p['accounting']['exact']} | "
+                         f"{p['p99_ms']:.0f} ms, {p['cpu_ms_per_post']:.2f} ms worker CPU/post), "
+                         f"exact: {p['accounting']['exact']} | "
                          f"{ratio(p['per_second'], i['per_second'])} of Isso | "
                          f"{'≥ 1.5× Isso' if n == 32 else ''} |")
             lines.append(f"| posting, {n} poster(s): Isso | {i['per_second']:.1f}/s (p99 "
-                         f"{i['p99_ms']:.0f} ms), stored once: {i['accounting']['duplicate_texts'] == 0}"
+                         f"{i['p99_ms']:.0f} ms, {i['cpu_ms_per_post']:.2f} ms worker CPU/post), "
+                         f"stored once: {i['accounting']['duplicate_texts'] == 0}"
                          f" | | |")
     for row in r.get("live", {}).values():#, {}).items():
         lines.append(f"| live, {row['readers']:,} readers (1 worker) | p50 {row['p50_ms']:.0f} ms, "

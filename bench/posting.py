@@ -56,6 +56,10 @@ def _combined(posters: int, rounds: list[dict]) -> dict:
             "rounds": [round(len(r["ids"]) / r["seconds"], 1) for r in rounds],
             "p50_ms": lat[len(lat) // 2] * 1000, "p99_ms": lat[int(len(lat) * 0.99)] * 1000,
             "max_ms": lat[-1] * 1000,
+            # the server's CPU per accepted post: unlike the rate, it hardly moves with how many
+            # cores the posters and the rest of the machine leave free
+            "cpu_ms_per_post": sum(r["cpu_s"] for r in rounds) / accepted * 1000 if accepted
+            else float("nan"),
             "accounting": {**{k: sum(a[k] for a in accounts) for k in
                               ("accepted", "stored", "missing", "unaccepted_stored",
                                "duplicate_texts")},
@@ -141,22 +145,25 @@ def run(tmp: Path, *, workers: int, seconds: float, concurrency=(1, 32),
           reading.isso_server(tmp, workers) as isso):
         seed.isso_post(isso.url, thread, seed.comment_texts(1)[0])
         sides = {
-            "parley": (parley_client(parley.url, info["slug"]),
+            "parley": (parley, parley_client(parley.url, info["slug"]),
                        lambda run_id, ids: account_parley(app, run_id, ids)),
-            "isso": (isso_client(isso.url, thread),
+            "isso": (isso, isso_client(isso.url, thread),
                      lambda run_id, ids: account_isso(isso.db_path, run_id, ids)),
         }
         for posters in concurrency:
             measured: dict[str, list[dict]] = {name: [] for name in sides}
             for _ in range(rounds):
-                for name, (client, account) in sides.items():
+                for name, (server, client, account) in sides.items():
                     run_id = f"{name}{posters}x{uuid.uuid4().hex[:6]}"
+                    cpu = server.worker_cpu_seconds()
                     result = asyncio.run(_campaign(*client, posters, seconds / 2, run_id))
+                    result["cpu_s"] = server.worker_cpu_seconds() - cpu
                     result["accounting"] = account(run_id, result["ids"])
                     measured[name].append(result)
             for name, rounds_of_it in measured.items():
                 result = results[f"{name}_{posters}"] = _combined(posters, rounds_of_it)
                 print(f"  {name:<7} {posters:>2} posters {result['per_second']:>8.1f}/s "
+                      f"{result['cpu_ms_per_post']:.2f} ms CPU/post "
                       f"rounds {result['rounds']} {result['status']} "
                       f"exact={result['accounting']['exact']}", flush=True)
     with app.app_context():
