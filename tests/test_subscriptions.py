@@ -96,6 +96,41 @@ def test_double_opt_in_then_notifications_for_approved_comments_only(mailbox):
     assert len(inbox.to("fan@example.com")) == count
 
 
+def test_a_comment_unapproved_before_its_mail_and_approved_again_is_mailed_once(mailbox):
+    """The mail job for an approved comment may run after a moderator has unapproved it (it then
+    sends nothing) and before they approve it again: the subscriber still hears of it, once."""
+    import threading
+
+    from app.comments import service
+
+    app, inbox = mailbox
+    client = app.test_client()
+    post(app, client, "Keep me posted", "fan@example.com", subscribe_comments=True)
+    settle(app)
+    confirm = link(inbox.to("fan@example.com")[0], "/subscriptions/confirm/")
+    assert client.post(confirm, data={"csrf_token": csrf_token(client)}).status_code == 200
+    configure(app, comment_moderation="everyone")
+    held = post(app, client, "Held for now", "third@example.com", name="Third")
+    settle(app)
+    before = len(inbox.to("fan@example.com"))
+
+    mailer, release = get_mailer(app), threading.Event()
+    mailer.submit(lambda: release.wait(10))  # the mail thread is busy: the next job waits
+    with app.app_context():
+        comment = db.session.get(Comment, held)
+        service.set_status(comment, CommentStatus.APPROVED)  # its mail job is queued...
+        db.session.commit()
+        service.set_status(comment, CommentStatus.PENDING)  # ...and runs while it is held
+        db.session.commit()
+        release.set()
+        settle(app)
+        assert len(inbox.to("fan@example.com")) == before  # nothing about a held comment
+        service.set_status(comment, CommentStatus.APPROVED)
+        db.session.commit()
+    settle(app)
+    assert [body(m).count("Held for now") for m in inbox.to("fan@example.com")[before:]] == [1]
+
+
 def test_tampered_and_unknown_links_are_refused(mailbox):
     app, inbox = mailbox
     client = app.test_client()

@@ -121,10 +121,15 @@ def comment_published(comment: Comment) -> None:
     """After the commit, tell the post's confirmed subscribers about *comment* (once).
 
     The comment is marked notified in the transaction that publishes it, so a comment approved
-    again later is not mailed twice, and the mail job itself only reads: on SQLite a second
-    write transaction per comment would double the writers queueing for the database's lock.
-    A new comment comes here before it is inserted, so the mark is part of its INSERT.
+    again later is not mailed twice, and the mail job itself only reads (unless it finds the
+    comment unpublished, when it takes the mark back): on SQLite a second write transaction per
+    comment would double the writers queueing for the database's lock. A new comment comes here
+    before it is inserted, so the mark is part of its INSERT.
     """
+    if comment.notified_at is not None and sa.inspect(comment).persistent:
+        # Published again: its earlier mail job may have found it unpublished since, and taken
+        # the mark back (_notify). Read it afresh: this transaction has just written the row.
+        db.session.refresh(comment, ["notified_at"])
     if comment.notified_at is not None:
         return
     comment.notified_at = utcnow()
@@ -137,6 +142,10 @@ def comment_published(comment: Comment) -> None:
     after_commit(lambda: get_mailer().submit(lambda comment_id=comment.id: _notify(comment_id, site)))
 
 
+_UNMARK = sa.update(Comment.__table__).where(
+    Comment.id == sa.bindparam("comment_id"), Comment.status != CommentStatus.APPROVED
+).values(notified_at=None)
+
 _CONFIRMED = sa.select(Subscription.id).where(
     Subscription.post_id == sa.bindparam("post_id"), Subscription.confirmed_at.is_not(None)
 ).limit(1)
@@ -144,8 +153,17 @@ _CONFIRMED = sa.select(Subscription.id).where(
 
 def _notify(comment_id: int, site: str) -> None:
     comment = db.session.get(Comment, comment_id)
-    if comment is None or comment.status != CommentStatus.APPROVED:
+    if comment is None:
         return
+    if comment.status != CommentStatus.APPROVED:
+        # Unpublished before its mail went out: nobody was told, so the mark goes, and approving
+        # it again mails it then. One statement, taken back only while it is still unpublished:
+        # an approval that got there first is seen here (nothing cleared) and mailed now.
+        cleared = db.session.connection().execute(_UNMARK, {"comment_id": comment_id}).rowcount
+        db.session.commit()
+        if cleared:
+            return
+        db.session.refresh(comment)
     authors = {comment.author_email.lower()}
     if comment.user is not None and comment.user.email:
         authors.add(comment.user.email.lower())
