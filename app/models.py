@@ -47,13 +47,10 @@ class UTCDateTime(sa.types.TypeDecorator):
         process_result_value) cost about a third of reading the row."""
         if dialect.name != "sqlite":
             return super().result_processor(dialect, coltype)
-        parse = datetime.fromisoformat
+        parse, to_utc = datetime.fromisoformat, self.process_result_value
 
         def process(value: str | None) -> datetime | None:
-            if value is None:
-                return None
-            parsed = parse(value)
-            return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+            return None if value is None else to_utc(parse(value), dialect)
 
         return process
 

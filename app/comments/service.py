@@ -243,7 +243,6 @@ def submit(post: Post, data: Mapping[str, Any], *, user: User | None = None, ip:
         insert_loaded(db.session(), comment)
         event = live.comment_published(comment)
     else:
-        comment.user = user
         db.session.add(comment)
         db.session.flush()  # app/moderation/notify.py notices held comments as they are flushed
     if draft.email and draft.notify:

@@ -161,9 +161,9 @@ def _notify(comment_id: int, site: str) -> None:
         # an approval that got there first is seen here (nothing cleared) and mailed now.
         cleared = db.session.connection().execute(_UNMARK, {"comment_id": comment_id}).rowcount
         db.session.commit()
-        if cleared:
-            return
-        db.session.refresh(comment)
+        comment = None if cleared else db.session.get(Comment, comment_id, populate_existing=True)
+        if comment is None or comment.status != CommentStatus.APPROVED:
+            return  # taken back, or deleted meanwhile
     authors = {comment.author_email.lower()}
     if comment.user is not None and comment.user.email:
         authors.add(comment.user.email.lower())
