@@ -44,13 +44,21 @@ class UTCDateTime(sa.types.TypeDecorator):
     def result_processor(self, dialect, coltype):
         """On SQLite, parse the stored text straight into an aware datetime: a page of comments
         reads two of these per row, and the generic path (SQLAlchemy's parser, then
-        process_result_value) cost about a third of reading the row."""
+        process_result_value) cost about a third of reading the row. A stored time is naive
+        UTC: parsed with "+00:00" it comes out aware at once (`replace(tzinfo=…)` alone cost
+        ten times the parse)."""
         if dialect.name != "sqlite":
             return super().result_processor(dialect, coltype)
         parse, to_utc = datetime.fromisoformat, self.process_result_value
 
         def process(value: str | None) -> datetime | None:
-            return None if value is None else to_utc(parse(value), dialect)
+            if value is None:
+                return None
+            try:
+                moment = parse(value + "+00:00")
+            except ValueError:  # written with a zone of its own ("Z", "+05:00")
+                moment = parse(value)
+            return moment if moment.tzinfo is UTC else to_utc(moment, dialect)
 
         return process
 

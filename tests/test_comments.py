@@ -404,6 +404,7 @@ def test_a_published_comment_holds_exactly_what_was_stored(app, open_door, signe
     ("2011-01-25 10:14:00.25", "2011-01-25T10:14:00.250000+00:00"),
     ("2011-01-25T10:14:00Z", "2011-01-25T10:14:00+00:00"),
     ("2011-01-25 15:14:00+05:00", "2011-01-25T10:14:00+00:00"),
+    ("2011-01-25", "2011-01-25T00:00:00+00:00"),
 ])
 def test_times_written_by_hand_are_read_as_utc(app, post, stored, expected):
     """A time put in with raw SQL, in any of the forms people write, reads back as the same
