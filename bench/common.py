@@ -166,7 +166,9 @@ def wrk(url: str, seconds: float, connections: int = 16, headers: dict[str, str]
 
     bad = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
     errors = re.search(r"Socket errors:.*", out)
-    return {"rps": rps, "p50_ms": latency("50"), "p99_ms": latency("99"),
+    done = re.search(r"(\d+) requests in", out)
+    return {"rps": rps, "requests": int(done.group(1)) if done else 0,
+            "p50_ms": latency("50"), "p99_ms": latency("99"),
             "non_2xx": int(bad.group(1)) if bad else 0,
             "socket_errors": errors.group(0) if errors else ""}
 

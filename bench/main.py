@@ -29,8 +29,11 @@ def table(results: dict) -> str:
             ("isso_listing", "Isso listing (same 200 comments, JSON)", ceiling, ""),
         ]:
             row = read[name]
+            cpu = row.get("cpu_ms_per_request")
+            cpu = f", {cpu:.2f} ms worker CPU/request" if cpu else ""
             lines.append(f"| {label} | {row['rps']:.1f} req/s (p50 {row['p50_ms']:.1f} ms, "
-                         f"p99 {row['p99_ms']:.1f} ms) | {ratio(row['rps'], base)} | {target} |")
+                         f"p99 {row['p99_ms']:.1f} ms{cpu}) | {ratio(row['rps'], base)} | "
+                         f"{target} |")
     post = r.get("posting", {})
     for n in (1, 32):
         if f"parley_{n}" in post:

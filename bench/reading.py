@@ -30,22 +30,30 @@ def run(tmp: Path, *, comments: int, workers: int, seconds: float, connections: 
         results[name]["bytes"] = size
         print(f"  {name:<34} {results[name]['rps']:>9.1f} req/s", flush=True)
 
-    def alternate(rows: list[tuple[str, str]], headers: dict, check_for: bytes, rounds: int = 4):
+    def alternate(rows: list[tuple[str, common.Server, str]], headers: dict, check_for: bytes,
+                  rounds: int = 4):
         """Measure *rows* (both servers up) in turn, *rounds* times, and add the rounds up: a
-        machine whose speed drifts over a minute slows both sides alike."""
-        sizes = {name: check(name, url, headers, check_for) for name, url in rows}
-        runs: dict[str, list[dict]] = {name: [] for name, _ in rows}
+        machine whose speed drifts over a minute slows both sides alike. Each server's worker
+        CPU per request is read too: steadier than the rate on a shared machine."""
+        sizes = {name: check(name, url, headers, check_for) for name, _, url in rows}
+        runs: dict[str, list[dict]] = {name: [] for name, _, _ in rows}
+        cpu = dict.fromkeys(runs, 0.0)
         for _ in range(rounds):
-            for name, url in rows:
+            for name, server, url in rows:
+                before = server.worker_cpu_seconds()
                 runs[name].append(common.wrk(url, max(2.0, seconds / 2), connections, headers))
+                cpu[name] += server.worker_cpu_seconds() - before
         for name, measured in runs.items():
+            requests = sum(m["requests"] for m in measured)
             results[name] = {
                 "rps": sum(m["rps"] for m in measured) / rounds,
+                "cpu_ms_per_request": round(cpu[name] * 1000 / requests, 2) if requests else None,
                 "p50_ms": sorted(m["p50_ms"] for m in measured)[rounds // 2],
                 "p99_ms": max(m["p99_ms"] for m in measured),
                 "non_2xx": sum(m["non_2xx"] for m in measured),
                 "rounds": [round(m["rps"], 1) for m in measured], "bytes": sizes[name]}
-            print(f"  {name:<34} {results[name]['rps']:>9.1f} req/s  rounds "
+            print(f"  {name:<34} {results[name]['rps']:>9.1f} req/s  "
+                  f"{results[name]['cpu_ms_per_request']} ms CPU/request  rounds "
                   f"{results[name]['rounds']}", flush=True)
 
     marker = f"Reader {comments - 1}".encode()
@@ -62,8 +70,8 @@ def run(tmp: Path, *, comments: int, workers: int, seconds: float, connections: 
             common.gunicorn("bench.apps.ceiling:create_app()",
                             {**env, "BENCH_DATABASE_URL": database_url}, workers,
                             name="ceiling") as ceiling:
-        alternate([("parley_uncached", parley.url + page), ("render_ceiling", ceiling.url + page)],
-                  heavy, marker)
+        alternate([("parley_uncached", parley, parley.url + page),
+                   ("render_ceiling", ceiling, ceiling.url + page)], heavy, marker)
     with common.gunicorn("app:create_app()", env, workers, name="parley") as server:
         measure("parley_cached", server.url + page, check_for=marker)
         _, _, headers = common.get(server.url + page)
