@@ -3,16 +3,12 @@
 from __future__ import annotations
 
 import functools
-import sqlite3
-import time
 from typing import Any
 
 import sqlalchemy as sa
 import sqlalchemy.orm as so
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
-
-BUSY_TIMEOUT_MS = 5000  # how long a SQLite writer waits for another's lock before giving up
 
 
 def configure_engine_events(engine: Engine) -> None:
@@ -25,7 +21,7 @@ def configure_engine_events(engine: Engine) -> None:
         cursor = dbapi_connection.cursor()
         if engine.url.database not in (None, "", ":memory:"):
             cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA busy_timeout=5000")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
@@ -97,37 +93,3 @@ def _default(column: sa.Column) -> Any:
     if default is None:
         return None
     return default.arg(None) if default.is_callable else default.arg
-
-
-def begin_write(session: so.Session) -> None:
-    """On SQLite, take the database's write lock now, waiting for it without stopping the process.
-
-    When another process holds the lock, SQLite's own busy handler sleeps inside C (1 ms, then
-    2, 5, 10 …), and under gevent that sleep stops every request the worker holds: with two
-    workers posting, a fifth of the inserts waited so, about 6 % of each worker's time
-    (docs/benchmarks.md). Here the transaction starts with BEGIN IMMEDIATE, tried again after
-    short sleeps that gevent turns into switches, for as long as the busy timeout allows. Call
-    it before a transaction's first write. PostgreSQL locks rows, not the database: nothing to
-    do there.
-    """
-    connection = session.connection()
-    if connection.dialect.name != "sqlite":
-        return
-    raw = connection.connection.driver_connection
-    if raw.in_transaction:  # already writing: the lock is held
-        return
-    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
-    pause = 0.0002
-    raw.execute("PRAGMA busy_timeout=0")
-    try:
-        while True:
-            try:
-                raw.execute("BEGIN IMMEDIATE")
-                return
-            except sqlite3.OperationalError as exc:
-                if "locked" not in str(exc) or time.monotonic() >= deadline:
-                    raise
-            time.sleep(pause)
-            pause = min(pause * 2, 0.002)
-    finally:
-        raw.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")

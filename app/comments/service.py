@@ -18,7 +18,7 @@ from email_validator import EmailNotValidError, validate_email
 
 from app import live, moderation
 from app.comments.content import render
-from app.database import begin_write, insert_loaded
+from app.database import insert_loaded
 from app.extensions import db
 from app.models import Comment, CommentStatus, Post, User, text_digest, utcnow
 from app.settings import get_setting
@@ -236,7 +236,6 @@ def submit(post: Post, data: Mapping[str, Any], *, user: User | None = None, ip:
         user_agent=user_agent[:255],
     )
     event = None
-    begin_write(db.session())  # the reads are done: wait for the write lock cooperatively
     if comment.status == CommentStatus.APPROVED:
         subscriptions.comment_published(comment)  # marks it notified: one INSERT, no UPDATE
         # One plain INSERT: the unit of work's flush cost more than the INSERT itself, and
