@@ -29,8 +29,8 @@ def table(results: dict) -> str:
             ("isso_listing", "Isso listing (same 200 comments, JSON)", ceiling, ""),
         ]:
             row = read[name]
-            cpu = row.get("cpu_ms_per_request")
-            cpu = f", {cpu:.2f} ms worker CPU/request" if cpu else ""
+            cpu_ms = row.get("cpu_ms_per_request")
+            cpu = f", {cpu_ms:.2f} ms worker CPU/request" if cpu_ms else ""
             lines.append(f"| {label} | {row['rps']:.1f} req/s (p50 {row['p50_ms']:.1f} ms, "
                          f"p99 {row['p99_ms']:.1f} ms{cpu}) | {ratio(row['rps'], base)} | "
                          f"{target} |")
@@ -47,7 +47,7 @@ def table(results: dict) -> str:
                          f"{i['p99_ms']:.0f} ms, {i['cpu_ms_per_post']:.2f} ms worker CPU/post), "
                          f"stored once: {i['accounting']['duplicate_texts'] == 0}"
                          f" | | |")
-    for row in r.get("live", {}).values():#, {}).items():
+    for row in r.get("live", {}).values():
         lines.append(f"| live, {row['readers']:,} readers (1 worker) | p50 {row['p50_ms']:.0f} ms, "
                      f"p99 {row['p99_ms']:.0f} ms, missed {row['missed']}, "
                      f"{row['kib_per_idle_reader']:.1f} KiB/idle reader | | "
