@@ -126,7 +126,7 @@ _ADD_EVENT = sa.insert(Event.__table__)  # built once: every published comment r
 def comment_published(comment: Comment) -> dict[str, Any]:
     """Record *comment*'s arrival and the new count; the event's payload is returned for
     whoever answers the poster, so the list item is rendered once."""
-    _lock_post(comment.post_id)
+    _lock_post(comment.post_id)  # before the count is read, so counts commit in order too
     data = comment_event_data(comment)
     _record_all(comment.post_id, [("comment.created", data), _count_event(comment.post_id)])
     return data
@@ -137,7 +137,7 @@ def comment_updated(comment: Comment) -> None:
 
 
 def comment_removed(comment: Comment) -> None:
-    _lock_post(comment.post_id)
+    _lock_post(comment.post_id)  # before the count is read
     _record_all(comment.post_id, [
         ("comment.removed", {"id": comment.id, "post_id": comment.post_id}),
         _count_event(comment.post_id)])
