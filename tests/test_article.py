@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import UTC, datetime
 from html.parser import HTMLParser
 from importlib import resources
 
 import pytest
 import sqlalchemy as sa
+from flask import Flask
 
 from app.extensions import db
 from app.models import Comment, CommentStatus, Post
-from app.templating import comments_heading
+from app.templating import comments_heading, format_comment_date, format_post_date
 from tests.conftest import SHARED
 
 PERMALINK = "/2011/01/25/pakistan-russia-agree-to-bury-the-hatchet/"
@@ -219,3 +221,21 @@ def test_health(client):
     response = client.get("/healthz")
     assert response.status_code == 200
     assert response.json["checks"]["database"] == "ok"
+
+
+@pytest.mark.parametrize(("utc", "shown"), [
+    (datetime(2011, 1, 25, 10, 14, tzinfo=UTC), "January 25, 2011 at 3:14 pm"),
+    (datetime(2011, 1, 25, 19, 5, tzinfo=UTC), "January 26, 2011 at 12:05 am"),  # next day there
+    (datetime(2011, 1, 25, 7, 0, tzinfo=UTC), "January 25, 2011 at 12:00 pm"),
+    (datetime(2011, 12, 31, 3, 9, tzinfo=UTC), "December 31, 2011 at 8:09 am"),
+])
+def test_dates_are_wordpress_dates_in_the_blog_timezone(utc, shown):
+    app = Flask(__name__)
+    app.config["BLOG_TIMEZONE"] = "Asia/Karachi"  # UTC+5, no summer time
+    months = ["January", "February", "March", "April", "May", "June", "July", "August",
+              "September", "October", "November", "December"]
+    with app.app_context():
+        assert format_comment_date(utc) == shown
+        assert format_post_date(utc) == shown.split(" at ")[0]
+        assert [format_post_date(datetime(2011, month, 15, 12, tzinfo=UTC))
+                for month in range(1, 13)] == [f"{name} 15, 2011" for name in months]
