@@ -45,14 +45,15 @@ def table(results: dict) -> str:
                          f"{'≥ 1.5× Isso' if n == 32 else ''} |")
             lines.append(f"| posting, {n} poster(s): Isso | {i['per_second']:.1f}/s (p99 "
                          f"{i['p99_ms']:.0f} ms, {i['cpu_ms_per_post']:.2f} ms worker CPU/post), "
-                         f"stored once: {i['accounting']['duplicate_texts'] == 0}"
+                         f"stored once: {i['accounting']['duplicate_texts'] == 0}, "
+                         f"ids answered twice: {i['accounting'].get('answered_twice', 0)}"
                          f" | | |")
     for row in r.get("live", {}).values():
         lines.append(f"| live, {row['readers']:,} readers (1 worker) | p50 {row['p50_ms']:.0f} ms, "
                      f"p99 {row['p99_ms']:.0f} ms, missed {row['missed']}, "
                      f"{row['kib_per_idle_reader']:.1f} KiB/idle reader | | "
                      f"{'p99 < 250 ms' if row['readers'] == 5000 else ''} |")
-    for row in r.get("growth", {}).values():#, {}).items():
+    for row in r.get("growth", {}).values():
         lines.append(f"| growth, {row['comments']:,} comments | {row['page_ms']:.1f} ms, "
                      f"{row['queries']} SQL queries, {row['bytes']:,} bytes | | queries constant |")
     return "\n".join(lines)

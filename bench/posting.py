@@ -62,7 +62,7 @@ def _combined(posters: int, rounds: list[dict]) -> dict:
             else float("nan"),
             "accounting": {**{k: sum(a[k] for a in accounts) for k in
                               ("accepted", "stored", "missing", "unaccepted_stored",
-                               "duplicate_texts")},
+                               "answered_twice", "duplicate_texts")},
                            "exact": all(a["exact"] for a in accounts)}}
 
 
@@ -126,6 +126,9 @@ def _verdict(accepted: list[int], stored_ids: list[int], texts: list[str]) -> di
     return {"accepted": len(accepted), "stored": len(stored_ids),
             "missing": len(set(accepted) - set(stored_ids)),
             "unaccepted_stored": len(set(stored_ids) - set(accepted)),
+            # an id answered to two posters: one of them was told of another's comment (Isso
+            # reads its new comment back as the thread's MAX(id), after its INSERT has committed)
+            "answered_twice": len(accepted) - len(set(accepted)),
             "duplicate_texts": len(texts) - len(set(texts)),
             "exact": sorted(accepted) == sorted(stored_ids) and len(texts) == len(set(texts))}
 
@@ -165,7 +168,8 @@ def run(tmp: Path, *, workers: int, seconds: float, concurrency=(1, 32),
                 print(f"  {name:<7} {posters:>2} posters {result['per_second']:>8.1f}/s "
                       f"{result['cpu_ms_per_post']:.2f} ms CPU/post "
                       f"rounds {result['rounds']} {result['status']} "
-                      f"exact={result['accounting']['exact']}", flush=True)
+                      f"exact={result['accounting']['exact']} "
+                      f"answered twice={result['accounting']['answered_twice']}", flush=True)
     with app.app_context():
         from app.extensions import db
 
