@@ -436,11 +436,12 @@ def stream(app: Flask, post_id: int, last_event_id: int) -> Iterator[bytes]:
                 break
         while not subscriber.dropped:
             events = [subscriber.queue.get()]  # the hub queues a heartbeat when all is quiet
-            while len(events) < 50:  # what arrived together goes out in one write
-                try:
-                    events.append(subscriber.queue.get_nowait())
-                except queue.Empty:
-                    break
+            # What arrived together goes out in one write. Only this reader takes from its queue,
+            # so a non-empty queue has an item for get_nowait(); asking get_nowait() alone costs
+            # an Empty raised and caught per reader per event, which made a 5,000-reader fan-out
+            # half as slow again.
+            while len(events) < 50 and subscriber.queue.qsize():
+                events.append(subscriber.queue.get_nowait())
             # the same bytes objects for every reader: no per-reader encoding
             frames = [e.wire for e in events if e.id > last or e is HEARTBEAT]
             if not frames:  # all already sent from the backlog
