@@ -74,8 +74,13 @@ def register_extensions(app: Flask) -> None:
     migrate.init_app(app, db, directory=str(ROOT / "migrations"))
     csrf.init_app(app)
     login_manager.init_app(app)
-    # Rate limits are shared by every worker and host through Redis when there is one.
+    # Rate limits are shared by every worker and host through Redis when there is one, under
+    # REDIS_PREFIX as the live broker's channels are: sites that share a Redis keep their own
+    # counts (the limits library's own prefix, "LIMITS", would mix them).
     app.config.setdefault("RATELIMIT_STORAGE_URI", app.config.get("REDIS_URL") or "memory://")
+    if app.config.get("REDIS_URL"):
+        app.config.setdefault("RATELIMIT_STORAGE_OPTIONS",
+                              {"key_prefix": f"{app.config['REDIS_PREFIX']}limits"})
     limiter.init_app(app)
     with app.app_context():
         configure_engine_events(db.engine)

@@ -125,9 +125,20 @@ def test_admin_password_sign_in_is_rate_limited(client):
 
 @pytest.mark.redis
 def test_rate_limits_are_stored_in_redis_when_there_is_one(database_url, redis_url, redis_prefix):
+    import redis
+
     app = make_app(database_url, REDIS_URL=redis_url, REDIS_PREFIX=redis_prefix)
     assert app.config["RATELIMIT_STORAGE_URI"] == redis_url
     assert app.config["RATELIMIT_IN_MEMORY_FALLBACK_ENABLED"]  # a Redis outage never blocks posting
+    assert app.test_client().get("/login/google").status_code != 429  # counted, not refused
+    client = redis.Redis.from_url(redis_url)
+    try:
+        # under the site's own prefix, as its live channels are: two sites sharing a Redis keep
+        # their own counts (and a test's prefix takes them away when it ends)
+        counters = [key for key in client.scan_iter(f"{redis_prefix}*") if b"LIMITER" in key]
+        assert counters and all(b"auth.login" in key for key in counters)
+    finally:
+        client.close()
 
 
 def test_rate_limits_off_for_benchmarks(monkeypatch):
