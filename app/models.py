@@ -58,6 +58,8 @@ class UTCDateTime(sa.types.TypeDecorator):
                 moment = parse(value + "+00:00")
             except ValueError:  # written with a zone of its own ("Z", "+05:00")
                 moment = parse(value)
+            # A bare date parses too, but naive ("+" is read as the date-time separator):
+            # anything not already UTC goes through the general rule.
             return moment if moment.tzinfo is UTC else to_utc(moment, dialect)
 
         return process
