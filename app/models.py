@@ -209,12 +209,24 @@ class Comment(db.Model):
         # The duplicate check finds the same words on a post by their digest (one or two rows,
         # however many comments the post and its author have).
         sa.Index("ix_comments_post_text", "post_id", "content_hash"),
+        # A post's top-level comments in page order: a page of threads is found here (and the
+        # pages counted) without sorting every comment of the post. At 10,000 comments that sort
+        # was 9 of the page's 11.5 ms on SQLite. Partial, with parent_id last: PostgreSQL does
+        # not take `parent_id IS NULL` as fixing a column, so any earlier it would still sort;
+        # present at all, so that SQLite reads the index alone (it covers the query).
+        sa.Index("ix_comments_post_roots", "post_id", "status", "created_at", "id", "parent_id",
+                 sqlite_where=sa.text("parent_id IS NULL"),
+                 postgresql_where=sa.text("parent_id IS NULL")),
+        # A comment's approved replies on its post: each step down a page's threads. With the
+        # parent alone indexed, SQLite (which has no statistics unless told to gather them)
+        # took the post-and-status index for this and read every comment of the post per step.
+        sa.Index("ix_comments_replies", "parent_id", "post_id", "status"),
     )
 
     id: so.Mapped[int] = so.mapped_column(primary_key=True)
     post_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("posts.id", ondelete="CASCADE"))
-    parent_id: so.Mapped[int | None] = so.mapped_column(
-        sa.ForeignKey("comments.id", ondelete="SET NULL"), index=True
+    parent_id: so.Mapped[int | None] = so.mapped_column(  # indexed by ix_comments_replies
+        sa.ForeignKey("comments.id", ondelete="SET NULL")
     )
     user_id: so.Mapped[int | None] = so.mapped_column(
         sa.ForeignKey("users.id", ondelete="SET NULL"), index=True
