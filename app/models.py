@@ -211,9 +211,9 @@ class Comment(db.Model):
         sa.Index("ix_comments_post_text", "post_id", "content_hash"),
         # A post's top-level comments in page order: a page of threads is found here (and the
         # pages counted) without sorting every comment of the post. At 10,000 comments that sort
-        # was 9 of the page's 11.5 ms on SQLite. Partial, with parent_id last: PostgreSQL does
-        # not take `parent_id IS NULL` as fixing a column, so any earlier it would still sort;
-        # present at all, so that SQLite reads the index alone (it covers the query).
+        # was 9 of the page's 11.5 ms on SQLite. Partial, with parent_id as its last column: any
+        # earlier and PostgreSQL, which does not take `parent_id IS NULL` as fixing a column,
+        # still sorts; in the index at all so that SQLite reads the index alone (it covers).
         sa.Index("ix_comments_post_roots", "post_id", "status", "created_at", "id", "parent_id",
                  sqlite_where=sa.text("parent_id IS NULL"),
                  postgresql_where=sa.text("parent_id IS NULL")),

@@ -99,7 +99,7 @@ def test_queries_per_page_do_not_grow_with_the_comments(app, client):
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_a_page_of_threads_is_read_in_index_order_not_sorted(app, client):
     """A post with 10,000 comments took 11.5 ms a page, 9 ms of it sorting every top-level
-    comment to find one page's; read in index order, 1.9 ms (docs/benchmarks.md)."""
+    comment to find one page's; read in index order, 1.8 ms (docs/benchmarks.md)."""
     configure(app, page_comments=True, comments_per_page=5)
     app.config["PAGE_CACHE_SIZE"] = 0
     add_threads(app, 12, replies_each=2)
