@@ -19,21 +19,13 @@ from app.errors import error_response
 from app.extensions import db
 from app.mail import Mail, get_mailer
 from app.models import Like, Post, User, liker_avatar, liker_name, utcnow
+from app.words import likes_text
 
 bp = Blueprint("likes", __name__)
 
 LIKERS_SHOWN = 12
 COOKIE = "parley_likes"
 CONFIRM_MAX_AGE = 3 * 24 * 3600
-
-
-def likes_text(count: int) -> str:
-    """WordPress.com's wording under the Like button."""
-    if count == 0:
-        return "Be the first to like this."
-    if count == 1:
-        return "One blogger likes this."
-    return f"{count:,} bloggers like this."
 
 
 # Built once, and read as plain rows: the article page runs it on every uncached request.

@@ -29,6 +29,7 @@ from flask import Flask, current_app, get_template_attribute
 
 from app.extensions import db
 from app.models import Comment, CommentCount, CommentStatus, Event
+from app.words import comments_heading
 
 log = logging.getLogger(__name__)
 
@@ -114,8 +115,6 @@ def _record_all(post_id: int, events: list[tuple[str, dict[str, Any]]]) -> None:
 
 
 def _count_event(post_id: int) -> tuple[str, dict[str, Any]]:
-    from app.templating import comments_heading
-
     count = CommentCount.of(post_id)  # the database's triggers have counted this change in
     return "count", {"count": count, "text": comments_heading(count)}
 

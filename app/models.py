@@ -15,6 +15,7 @@ from flask_login import UserMixin
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from app.extensions import db
+from app.words import format_comment_date, local_time
 
 
 def utcnow() -> datetime:
@@ -120,21 +121,10 @@ class Post(db.Model):
         if post is None:
             return None
         # The date in the URL is the blog's local date, as WordPress builds permalinks.
-        from app.templating import local_time
-
         local = local_time(post.published_at)
         if (local.year, local.month, local.day) != (year, month, day):
             return None
         return post
-
-    # --- moderation (issue 5) ---------------------------------------------------------------
-    @property
-    def accepts_comments(self) -> bool:
-        """Open for comments: switched on for this post and not closed by age (Discussion settings)."""
-        from app.moderation.rules import closed_by_age
-
-        return self.comments_open and not closed_by_age(self)
-    # --- end moderation -------------------------------------------------------------------------
 
     def approved_count(self) -> int:
         return CommentCount.of(self.id)
@@ -289,8 +279,6 @@ class Comment(db.Model):
 
     def to_dict(self) -> dict[str, Any]:
         """The public fields of a comment; emails and IPs never leave the server this way."""
-        from app.templating import format_comment_date
-
         return {
             "id": self.id,
             "post_id": self.post_id,

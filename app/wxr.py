@@ -48,6 +48,7 @@ from app.blog.feeds import add, rfc822, serialise
 from app.comments.content import render
 from app.extensions import db
 from app.models import Comment, CommentStatus, Post, utcnow
+from app.urls import post_url
 
 WP = "http://wordpress.org/export/1.2/"
 EXCERPT = "http://wordpress.org/export/1.2/excerpt/"
@@ -605,8 +606,6 @@ def _site_urls(app: Flask) -> Iterator[str]:
 def export_wxr(out: IO[bytes], *,
                progress: Callable[[list[Post]], Iterable[Post]] = iter) -> ExportReport:
     """Write every post and every comment (all states) to *out* as WXR 1.2."""
-    from app.blog.views import post_url
-
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     zone = ZoneInfo(app.config["BLOG_TIMEZONE"])
     report = ExportReport()

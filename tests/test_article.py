@@ -14,7 +14,7 @@ from flask import Flask
 
 from app.extensions import db
 from app.models import Comment, CommentStatus, Post
-from app.templating import comments_heading, format_comment_date, format_post_date
+from app.words import comments_heading, format_comment_date, format_post_date
 from tests.conftest import SHARED
 
 PERMALINK = "/2011/01/25/pakistan-russia-agree-to-bury-the-hatchet/"

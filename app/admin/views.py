@@ -43,6 +43,7 @@ from app.moderation import actions, bans, notify, rules
 from app.moderation.actions import Action, Actor
 from app.moderation.models import AuditAction, AuditEntry, Ban, BanKind, CommentRevision
 from app.settings import get_setting, set_setting
+from app.urls import post_url
 
 PER_PAGE = 20
 AUDIT_PER_PAGE = 50
@@ -74,8 +75,6 @@ def comment_or_404(comment_id: int) -> Comment:
 
 def row_context(comment: Comment, csrf: str, back: str = "") -> dict[str, Any]:
     """What a queue row shows: the comment, whom it answers, where, and what can be done."""
-    from app.blog.views import post_url
-
     parent = db.session.get(Comment, comment.parent_id) if comment.parent_id else None
     has_revisions = db.session.scalar(
         sa.select(CommentRevision.id).where(CommentRevision.comment_id == comment.id).limit(1))

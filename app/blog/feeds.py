@@ -18,9 +18,9 @@ import sqlalchemy as sa
 import sqlalchemy.orm as so
 from flask import Blueprint, Response, abort, current_app, request, url_for
 
-from app.blog.views import post_url
 from app.extensions import db
 from app.models import Comment, CommentStatus, Post, utcnow
+from app.urls import post_url
 
 bp = Blueprint("feeds", __name__)
 

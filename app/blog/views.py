@@ -4,43 +4,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Response, abort, current_app, make_response, render_template, request, url_for
+from flask import Response, abort, current_app, make_response, render_template, request
 from flask_login import current_user
 
 from app.blog import bp, cache
-from app.comments.pages import NoSuchPage, comment_page, page_of
+from app.comments.pages import NoSuchPage, comment_page
 from app.comments.threads import build_thread
 from app.extensions import db
 from app.likes import likers
 from app.models import Comment, CommentStatus, Event, Post
+from app.moderation.rules import accepts_comments
 from app.security import check_moderation_hash
 from app.settings import get_setting
-from app.templating import local_time
-
-
-def permalink_args(post: Post) -> dict[str, Any]:
-    """The parts of *post*'s WordPress-style permalink (its date in the blog's timezone)."""
-    local = local_time(post.published_at)
-    return {"year": local.year, "month": local.month, "day": local.day, "slug": post.slug}
-
-
-def post_url(post: Post, **values: Any) -> str:
-    return url_for("blog.permalink", **permalink_args(post), **values)
-
-
-def comment_url(comment: Comment) -> str:
-    """The address of the page that shows *comment* (add `#comment-<id>` to reach it)."""
-    number = page_of(comment)
-    if number is None:
-        return post_url(comment.post)
-    return url_for("blog.comment_page_view", **permalink_args(comment.post), page=number)
-
-
-def comment_page_url(post: Post, number: int, default: int) -> str:
-    """WordPress's address for a page of comments; the default page is the permalink itself."""
-    if number == default:
-        return post_url(post)
-    return url_for("blog.comment_page_view", **permalink_args(post), page=number)
+from app.urls import comment_page_url, permalink_args, post_url  # noqa: F401 (re-exported)
 
 
 def _held_from_link(post: Post) -> Comment | None:
@@ -81,6 +57,7 @@ def render_post(post: Post, status: int = 200, page_number: int | None = None,
     response = make_response(render_template(
         "blog/post.html",
         post=post,
+        accepts_comments=accepts_comments(post),
         thread=thread,
         page=page,
         held_ids={held.id} if held is not None else set(),

@@ -101,6 +101,22 @@ class _Escaper(HTMLParser):
         self._escape_raw(f"<![{data}]>")
 
 
+_HTTP_URL = re.compile(r"^https?://[^\s/?#]+[^\s]*$", re.IGNORECASE)
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def http_url(url: str | None) -> str:
+    """*url* when it is an http(s) address a link may point at, else "" (nothing is linked).
+
+    The one check of a stored website address, whichever door it came in by (the form, the API,
+    an import, a sign-in profile): `javascript:`, `data:` and the rest are never stored.
+    """
+    url = (url or "").strip()
+    if not url or _CONTROL.search(url) or not _HTTP_URL.match(url):
+        return ""
+    return url
+
+
 def autop(text: str) -> str:
     """Blank lines make paragraphs and single newlines make breaks, as WordPress's wpautop."""
     text = text.replace("\r\n", "\n").replace("\r", "\n").strip()

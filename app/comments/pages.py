@@ -30,6 +30,7 @@ from app.models import (
     commenter_link,
 )
 from app.settings import get_setting
+from app.urls import comment_page_url, post_url
 
 
 class PageComment(NamedTuple):
@@ -149,3 +150,11 @@ def page_of(comment: Comment) -> int | None:
     before = db.session.connection().execute(_ROOTS_BEFORE, {
         "post_id": root.post_id, "created_at": root.created_at, "id": root.id}).scalar() or 0
     return before // per_page + 1
+
+
+def comment_url(comment: Comment) -> str:
+    """The address of the page that shows *comment* (add `#comment-<id>` to reach it)."""
+    number = page_of(comment)
+    if number is None:
+        return post_url(comment.post)
+    return comment_page_url(comment.post, number)

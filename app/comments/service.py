@@ -21,6 +21,7 @@ from app.comments.content import render
 from app.database import insert_loaded
 from app.extensions import db
 from app.models import Comment, CommentStatus, Post, User, text_digest, utcnow
+from app.moderation import rules
 from app.settings import get_setting
 from app.subscriptions import service as subscriptions
 
@@ -213,7 +214,7 @@ def submit(post: Post, data: Mapping[str, Any], *, user: User | None = None, ip:
     *event* is the payload of the comment's live event (its fields and rendered list item), or
     None when the comment was not published.
     """
-    if not post.accepts_comments:
+    if not rules.accepts_comments(post):
         raise CommentRejected(403, "closed", "Comments are closed on this post.")
     draft = validate(post, data, user)
     _check_flood_and_duplicates(post, draft, user, ip)

@@ -5,12 +5,14 @@ from __future__ import annotations
 from flask import Blueprint, current_app, redirect, request
 from flask_login import current_user
 
-from app.blog.views import comment_url, post_url, render_post
+from app.blog.views import render_post
 from app.comments import service
 from app.comments.cookies import remember_commenter, remember_mine
+from app.comments.pages import comment_url
 from app.extensions import csrf
 from app.models import Comment, CommentStatus, Post
 from app.security import moderation_hash, same_origin
+from app.urls import post_url
 
 bp = Blueprint("comments", __name__)
 

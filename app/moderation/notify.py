@@ -17,6 +17,7 @@ from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from app.extensions import db
 from app.mail import get_mailer, send_mail
 from app.models import Comment, CommentStatus, User
+from app.urls import post_url
 
 _HELD = "parley.moderation.held"
 _SALT = "parley.moderation-mail"
@@ -132,8 +133,6 @@ def notify_held(ids: list[int], base_url: str) -> None:
 
 
 def _send_one(comment: Comment, recipient: str) -> None:
-    from app.blog.views import post_url
-
     links = {action: url_for("admin.mail_action", token=sign_link(comment, action, recipient),
                              _external=True) for action in MAIL_ACTIONS}
     context = {

@@ -26,6 +26,11 @@ def closed_by_age(post: Post) -> bool:
     return days > 0 and post.published_at < utcnow() - timedelta(days=days)
 
 
+def accepts_comments(post: Post) -> bool:
+    """Open for comments: switched on for this post and not closed by age (Discussion settings)."""
+    return post.comments_open and not closed_by_age(post)
+
+
 def count_links(html: str) -> int:
     """The links a comment shows, in its rendered *html*: its own anchors and the bare URLs
     rendering turned into links."""

@@ -16,6 +16,7 @@ from app.database import after_commit
 from app.extensions import db
 from app.mail import Mail, get_mailer
 from app.models import Comment, CommentStatus, Post, Subscription, utcnow
+from app.urls import post_url
 
 CONFIRM_MAX_AGE = 3 * 24 * 3600  # a confirmation link works for three days
 
@@ -172,8 +173,6 @@ def _notify(comment_id: int, site: str) -> None:
         Subscription.email.not_in(authors))).all()
     if not subscribers:
         return
-    from app.blog.views import post_url
-
     with current_app.test_request_context(base_url=site):
         permalink = post_url(comment.post, _external=True) + f"#comment-{comment.id}"
         for subscription in subscribers:

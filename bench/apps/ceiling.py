@@ -18,7 +18,6 @@ from app.models import Post
 
 def _snapshot_post(post: Post) -> SimpleNamespace:
     values = {c.key: getattr(post, c.key) for c in post.__mapper__.column_attrs}
-    values["accepts_comments"] = post.accepts_comments
     return SimpleNamespace(**values)
 
 
@@ -31,6 +30,7 @@ def create_app() -> Flask:
     from app.comments.threads import build_thread
     from app.extensions import db
     from app.models import Event
+    from app.moderation.rules import accepts_comments
     from app.settings import get_setting
     from bench.seed import parley_app
 
@@ -43,6 +43,7 @@ def create_app() -> Flask:
             _ = (comment.avatar_url, comment.author_link)
         context = {
             "post": _snapshot_post(post),
+            "accepts_comments": accepts_comments(post),
             "comments": comments,
             "page": page,
             "depth": get_setting("thread_comments_depth"),
