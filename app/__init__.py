@@ -67,7 +67,7 @@ def register_logging(app: Flask) -> None:
 
 
 def register_extensions(app: Flask) -> None:
-    from app.database import configure_engine_events
+    from app.database import configure_engine_events, install_after_commit
     from app.extensions import csrf, db, limiter, login_manager, migrate
 
     db.init_app(app)
@@ -84,6 +84,7 @@ def register_extensions(app: Flask) -> None:
     limiter.init_app(app)
     with app.app_context():
         configure_engine_events(db.engine)
+    install_after_commit()
 
     from app import live, models
     from app.auth import providers
@@ -94,7 +95,7 @@ def register_extensions(app: Flask) -> None:
 
 
 def register_blueprints(app: Flask) -> None:
-    from app.admin import bp as admin_bp
+    from app import admin
     from app.auth.views import bp as auth_bp
     from app.blog import bp as blog_bp
     from app.blog.feeds import bp as feeds_bp
@@ -110,7 +111,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(feeds_bp)
     app.register_blueprint(comments_bp)
     app.register_blueprint(api_bp)
-    app.register_blueprint(admin_bp)
+    admin.init_app(app)
     app.register_blueprint(auth_bp)
     app.register_blueprint(subscriptions_bp)
     app.register_blueprint(likes_bp)
@@ -136,7 +137,7 @@ def register_commands(app: Flask) -> None:
 
 def register_page_cache(app: Flask) -> None:
     """The fresh window in front of Flask (before ProxyFix wraps it, so it sees the real host)."""
-    from app.blog import fresh
+    from app import fresh
 
     fresh.install(app)
 

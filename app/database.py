@@ -1,14 +1,21 @@
-"""Engine settings that depend on the database (SQLite pragmas), and session helpers."""
+"""Engine settings that depend on the database (SQLite pragmas), the after-commit queue, and
+session helpers."""
 
 from __future__ import annotations
 
 import functools
+import logging
+from collections.abc import Callable, Hashable
 from typing import Any
 
 import sqlalchemy as sa
 import sqlalchemy.orm as so
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
+
+from app.extensions import db
+
+log = logging.getLogger(__name__)
 
 
 def configure_engine_events(engine: Engine) -> None:
@@ -30,25 +37,44 @@ def configure_engine_events(engine: Engine) -> None:
 _AFTER_COMMIT = "parley.after_commit"
 
 
-def after_commit(callback) -> None:
-    """Run *callback()* once the current transaction commits (dropped if it rolls back)."""
-    from sqlalchemy.orm import Session
+def after_commit(callback: Callable[[], None], *, key: Hashable | None = None) -> Callable[[], None]:
+    """Run *callback()* once the current transaction commits; drop it if the transaction rolls back.
 
-    from app.extensions import db
-
-    session = db.session()
-    session.info.setdefault(_AFTER_COMMIT, []).append(callback)
-    if not event.contains(Session, "after_commit", _run_after_commit):
-        event.listen(Session, "after_commit", _run_after_commit)
-        event.listen(Session, "after_soft_rollback", _drop_after_commit)
-
-
-def _run_after_commit(session) -> None:
-    for callback in session.info.pop(_AFTER_COMMIT, []):
-        callback()
+    The one after-commit queue: every effect of a change that must not happen unless the change is
+    stored (the live publish, moderator and subscriber mail, emptying the page window) is
+    registered here by the code that makes the change. A *key* registers an effect once per
+    transaction however many changes ask for it (one publish per post, say). Effects run in the
+    order they were registered; one that fails is logged and the others still run. Returns the
+    effect that will run: *callback*, or the one registered earlier under the same *key*.
+    """
+    queue: dict[Hashable, Callable[[], None]] = db.session().info.setdefault(_AFTER_COMMIT, {})
+    return queue.setdefault(key if key is not None else object(), callback)
 
 
-def _drop_after_commit(session, previous_transaction=None) -> None:
+def pending_effects(session: so.Session) -> int:
+    """How many effects wait for *session*'s commit (for tests and logs)."""
+    return len(session.info.get(_AFTER_COMMIT, ()))
+
+
+def install_after_commit() -> None:
+    """Run the queue on commit and empty it on rollback, for every session (called once by
+    create_app; idempotent)."""
+    if not event.contains(so.Session, "after_commit", _run_after_commit):
+        event.listen(so.Session, "after_commit", _run_after_commit)
+        event.listen(so.Session, "after_soft_rollback", _drop_after_commit)
+
+
+def _run_after_commit(session: so.Session) -> None:
+    for callback in session.info.pop(_AFTER_COMMIT, {}).values():
+        try:
+            callback()
+        except Exception:  # the change is stored: one failed effect must not hide it or the rest
+            log.exception("after commit: %r failed", callback)
+
+
+def _drop_after_commit(session: so.Session, previous_transaction) -> None:
+    if previous_transaction.nested:  # a savepoint: the transaction's own effects still stand
+        return
     session.info.pop(_AFTER_COMMIT, None)
 
 

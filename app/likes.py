@@ -14,7 +14,7 @@ from flask import Blueprint, abort, current_app, render_template, request, url_f
 from flask_login import current_user
 from itsdangerous import BadSignature, URLSafeSerializer, URLSafeTimedSerializer
 
-from app import live
+from app import fresh, live
 from app.errors import error_response
 from app.extensions import db
 from app.mail import Mail, get_mailer
@@ -55,6 +55,7 @@ def _record_change(post: Post, delta: int) -> None:
     db.session.flush()
     db.session.refresh(post)
     live.record(post.id, "likes", _state(post))
+    fresh.pages_changed()
 
 
 def _signer() -> URLSafeTimedSerializer:

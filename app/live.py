@@ -450,3 +450,7 @@ def stream(app: Flask, post_id: int, last_event_id: int) -> Iterator[bytes]:
             yield frames[0] if len(frames) == 1 else b"".join(frames)
     finally:
         hub.unsubscribe(subscriber)
+
+
+def queue_changed() -> None:
+    """(Interim: the admin channel's after-commit news; the live package provides the real one.)"""

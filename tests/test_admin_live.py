@@ -95,7 +95,9 @@ def submit(app, text: str, ip: str = "198.51.100.7") -> int:
     with app.app_context():
         post = db.session.scalar(sa.select(Post))
         comment = service.submit(post, {"comment": text, "author": "Hina",
-                                        "email": "hina@example.com"}, ip=ip, user_agent="Firefox")
+                                        "email": "hina@example.com"}, ip=ip,
+                                 user_agent="Firefox").comment
+        db.session.commit()
         return comment.id
 
 

@@ -386,7 +386,8 @@ def test_a_published_comment_holds_exactly_what_was_stored(app, open_door, signe
             db.session.commit()
         post = db.session.scalar(sa.select(Post))
         comment = service.submit(post, {**GUEST, "comment": "Stored as it is held."}, user=user,
-                                 ip="203.0.113.9", user_agent="Firefox")
+                                 ip="203.0.113.9", user_agent="Firefox").comment
+        db.session.commit()
         state = sa.inspect(comment)
         columns = {attr.key: attr.columns[0] for attr in state.mapper.column_attrs}
         assert state.persistent and not state.unloaded & set(columns)

@@ -1,4 +1,4 @@
-"""The fresh window (app/blog/fresh.py): a page validated a moment ago, answered without Flask."""
+"""The fresh window (app/fresh.py): a page validated a moment ago, answered without Flask."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from app.extensions import db
 from app.mail import get_mailer
 from app.models import Event, Post, User
 from tests.conftest import make_app
-from tests.test_admin_helpers import sign_in_ordinary
+from tests.test_admin_helpers import csrf_token, make_user, sign_in_admin, sign_in_ordinary
 from tests.test_comments import FORM, GUEST, ORIGIN, api_post, configure
 from tests.test_page_cache import PAGE, counting_queries
 
@@ -101,12 +101,28 @@ def test_readers_with_something_of_their_own_always_get_a_validated_page(windowe
 
 
 def test_a_change_to_the_post_shows_at_once_in_the_worker_that_made_it(windowed):
+    """A moderator closing comments on the post empties the window of the worker that took it
+    (the change registers that itself: nothing is inferred from commits)."""
     client = windowed.test_client()
     assert b'name="comment"' in client.get(PAGE).data
+    moderator = windowed.test_client()
+    sign_in_admin(moderator, make_user(windowed, "mod@example.com", admin=True))
     with windowed.app_context():
-        db.session.scalar(sa.select(Post)).comments_open = False
-        db.session.commit()
+        post_id = db.session.scalar(sa.select(Post.id))
+    assert moderator.post(f"/admin/posts/{post_id}/comments", data={
+        "csrf_token": csrf_token(moderator, "/admin/settings")}).status_code == 303
     assert b'name="comment"' not in client.get(PAGE).data
+
+
+def test_a_rolled_back_change_leaves_the_window_as_it_was(windowed):
+    """Only a committed change empties the window: a comment refused mid-way (rolled back)
+    leaves the page held, and no query is needed to answer it again."""
+    client = windowed.test_client()
+    client.get(PAGE)
+    assert api_post(windowed.test_client(), {**GUEST, "comment": ""}).status_code == 400
+    with counting_queries(windowed) as queries:
+        assert client.get(PAGE).status_code == 200
+    assert queries == []
 
 
 def test_a_revalidation_by_flask_renews_the_page_held_for_its_etag(app, database_url):

@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from app.comments import service
 from app.extensions import db
 from app.models import Comment, CommentStatus, Event, Post
+from app.moderation.models import Actor
 from tests.conftest import make_app, reset_database
 from tests.servers import LiveServer, SSEReader
 from tests.test_comments import API, GUEST, configure
@@ -146,7 +147,9 @@ def test_edit_unapprove_and_delete_are_streamed(server, live_app):
         comment_id = post_comment(server.url, "first words").json()["comment"]["id"]
         with live_app.app_context():
             comment = db.session.get(Comment, comment_id)
-            service.edit(comment, "better words")
+            service.moderator_edit(comment, Actor(None, "a moderator"), content="better words",
+                                   author=comment.author_name, email=comment.author_email,
+                                   url=comment.author_url)
             db.session.commit()
             service.set_status(comment, CommentStatus.PENDING)
             db.session.commit()
@@ -189,7 +192,8 @@ def test_events_are_written_in_the_same_transaction_as_the_change(live_app):
             service.submit(post, {"comment": "", **GUEST})
         db.session.rollback()
         assert db.session.scalar(sa.select(sa.func.count(Event.id))) == before
-        comment = service.submit(post, {"comment": "counted", **GUEST}, ip="198.51.100.1")
+        comment = service.submit(post, {"comment": "counted", **GUEST}, ip="198.51.100.1").comment
+        db.session.commit()
         kinds = db.session.scalars(sa.select(Event.kind).where(Event.id > 0).order_by(Event.id))
         assert list(kinds)[-2:] == ["comment.created", "count"]
         assert comment.status == CommentStatus.APPROVED

@@ -92,7 +92,8 @@ def mail_app(database_url, inbox):
 def submit(app, data=None, ip="198.51.100.7"):
     with app.app_context():
         post = db.session.scalar(sa.select(Post))
-        comment = service.submit(post, {**GUEST, **(data or {})}, ip=ip, user_agent="Firefox")
+        comment = service.submit(post, {**GUEST, **(data or {})}, ip=ip, user_agent="Firefox").comment
+        db.session.commit()
         return comment.id
 
 

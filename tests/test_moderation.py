@@ -30,7 +30,10 @@ def _drain_mail(app):
 
 def submit(data=None, *, user=None, ip="198.51.100.7", ua="Mozilla/5.0 (X11; Linux) Firefox"):
     post = db.session.scalar(sa.select(Post))
-    return service.submit(post, {**GUEST, **(data or {})}, user=user, ip=ip, user_agent=ua)
+    comment = service.submit(post, {**GUEST, **(data or {})}, user=user, ip=ip,
+                             user_agent=ua).comment
+    db.session.commit()
+    return comment
 
 
 def settings(**values):

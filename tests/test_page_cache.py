@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from app.comments import service
 from app.extensions import db
 from app.models import Comment, CommentStatus, Post, User
+from app.moderation.models import Actor
 from tests.test_comments import FORM, GUEST, api_post, configure
 
 PAGE = "/2011/01/25/pakistan-russia-agree-to-bury-the-hatchet/"
@@ -84,7 +85,10 @@ def test_every_change_shows_on_the_very_next_request(app, client, open_door):
 
     comment_id = _comment(app, "a new approved one").id
     with app.app_context():  # an edit
-        service.edit(db.session.get(Comment, comment_id), "an edited one")
+        comment = db.session.get(Comment, comment_id)
+        service.moderator_edit(comment, Actor(None, "a moderator"), content="an edited one",
+                               author=comment.author_name, email=comment.author_email,
+                               url=comment.author_url)
         db.session.commit()
     page = client.get(PAGE).data
     assert b"an edited one" in page and b"a new approved one" not in page

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 
-from flask import Blueprint, abort, current_app, flash, redirect, request, session, url_for
+from flask import Blueprint, Flask, abort, current_app, flash, redirect, request, session, url_for
 from flask_login import current_user, logout_user, user_logged_in, user_logged_out
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
@@ -70,13 +70,11 @@ def require_admin():
     return None
 
 
-@bp.record_once
-def _on_register(state) -> None:
-    from app.moderation.notify import install_session_hooks
-
-    user_logged_in.connect(_stamp_sign_in)
-    user_logged_out.connect(_forget_sign_in)
-    install_session_hooks()
+def init_app(app: Flask) -> None:
+    """Register the admin screens on *app*, and stamp its admin sessions' sign-in times."""
+    user_logged_in.connect(_stamp_sign_in, app)
+    user_logged_out.connect(_forget_sign_in, app)
+    app.register_blueprint(bp)
 
 
 from app.admin import views  # noqa: E402,F401  (routes register on bp)

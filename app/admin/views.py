@@ -24,6 +24,7 @@ from flask_limiter.errors import RateLimitExceeded
 from flask_login import current_user, login_user, logout_user
 from flask_wtf.csrf import generate_csrf
 
+from app import fresh
 from app.admin import bp, live, session_deadline
 from app.admin.forms import (
     BanForm,
@@ -40,8 +41,8 @@ from app.errors import error_response, wants_json
 from app.extensions import db, limiter
 from app.models import Comment, CommentStatus, Post, User, utcnow
 from app.moderation import actions, bans, notify, rules
-from app.moderation.actions import Action, Actor
-from app.moderation.models import AuditAction, AuditEntry, Ban, BanKind, CommentRevision
+from app.moderation.actions import Action
+from app.moderation.models import Actor, AuditAction, AuditEntry, Ban, BanKind, CommentRevision
 from app.settings import get_setting, set_setting
 from app.urls import post_url
 
@@ -157,7 +158,7 @@ def login():
         if user is not None and user.check_password(form.password.data) and user.is_admin:
             login_user(user)  # no "remember me": admin sessions expire
             user.last_login_at = utcnow()
-            actions.audit(actor(), AuditAction.SIGN_IN)
+            AuditEntry.add(actor(), AuditAction.SIGN_IN)
             db.session.commit()
             return redirect(safe_next(url_for("admin.comments")), 303)
         current_app.logger.warning("admin sign-in failed for %r from %s", email, request.remote_addr)
@@ -352,7 +353,8 @@ def settings():
                 set_setting(name, value)
                 changed.append(name)
         if changed:
-            actions.audit(actor(), AuditAction.SETTINGS, None, changed=changed)
+            AuditEntry.add(actor(), AuditAction.SETTINGS, None, changed=changed)
+            fresh.pages_changed()
         db.session.commit()
         flash("Settings saved." if changed else "Nothing was changed.", "success")
         return redirect(url_for("admin.settings"), 303)
@@ -371,8 +373,9 @@ def post_comments(post_id: int):
         abort(400)
     if post.comments_open != form.comments_open.data:
         post.comments_open = form.comments_open.data
-        actions.audit(actor(), AuditAction.OPEN_COMMENTS if post.comments_open
-                      else AuditAction.CLOSE_COMMENTS, None, post_id=post.id, title=post.title)
+        AuditEntry.add(actor(), AuditAction.OPEN_COMMENTS if post.comments_open
+                       else AuditAction.CLOSE_COMMENTS, None, post_id=post.id, title=post.title)
+        fresh.pages_changed()
     db.session.commit()
     flash(f"Comments are {'open' if post.comments_open else 'closed'} on “{post.title}”.", "success")
     return redirect(url_for("admin.settings") + "#posts", 303)
@@ -396,7 +399,7 @@ def bans_page():
         except bans.InvalidBan as invalid:
             form.value.errors = [*form.value.errors, str(invalid)]
         else:
-            actions.audit(actor(), AuditAction.BAN, None, ban_id=ban.id, kind=ban.kind.value,
+            AuditEntry.add(actor(), AuditAction.BAN, None, ban_id=ban.id, kind=ban.kind.value,
                           value=ban.value, expires_at=ban.expires_at.isoformat()
                           if ban.expires_at else None, reason=ban.reason)
             db.session.commit()
@@ -438,7 +441,7 @@ def unban(ban_id: int):
     form = EmptyForm()
     if not form.validate_on_submit():
         abort(400)
-    actions.audit(actor(), AuditAction.UNBAN, None, ban_id=ban.id, kind=ban.kind.value,
+    AuditEntry.add(actor(), AuditAction.UNBAN, None, ban_id=ban.id, kind=ban.kind.value,
                   value=ban.value)
     db.session.delete(ban)
     db.session.commit()

@@ -19,7 +19,7 @@ Signed-in readers, `?unapproved=` links, error re-renders and any page rendered 
 context are never cached. Each process keeps its own small LRU: workers agree because the key
 comes from the database, not from the process.
 
-In front of Flask, the fresh window (app/blog/fresh.py) answers a page this worker validated less
+In front of Flask, the fresh window (app/fresh.py) answers a page this worker validated less
 than PAGE_CACHE_FRESH_SECONDS ago without asking the database again.
 """
 
@@ -37,7 +37,7 @@ import sqlalchemy as sa
 from flask import Flask, Response, current_app, request
 from flask_login import current_user
 
-from app.blog import fresh
+from app import fresh
 from app.extensions import db
 from app.models import Event, Post, Setting, utcnow
 from app.settings import DEFAULTS

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from flask import (
     Blueprint,
     Response,
@@ -63,22 +61,20 @@ def create_comment(slug: str):
         return error_response(400, "Send the comment as a JSON object.", error="bad_json")
     fields = {name: data[name] for name in CREATE_FIELDS if name in data}
     user = current_user if current_user.is_authenticated else None
-    reply: dict[str, Any] = {}
-
-    def answer(comment: Comment, event: dict[str, Any] | None) -> None:  # inside its transaction
-        until = service.editable_until(comment)
-        reply.update({"comment": event or _with_html(comment),
-                      "held": comment.status != CommentStatus.APPROVED,
-                      "editable_until": until.isoformat() if until else None})
-
     try:
-        comment = service.submit(post, fields, user=user, ip=request.remote_addr or "",
-                                 user_agent=request.user_agent.string, answer=answer)
+        submitted = service.submit(post, fields, user=user, ip=request.remote_addr or "",
+                                   user_agent=request.user_agent.string)
     except service.CommentRejected as rejected:
+        db.session.rollback()
         headers = {"Retry-After": str(rejected.retry_after)} if rejected.retry_after else None
         return error_response(rejected.status, rejected.message, error=rejected.error,
                               fields=rejected.fields, headers=headers)
-    response = jsonify(reply)
+    comment = submitted.comment
+    until = service.editable_until(comment)
+    # The answer is built before the commit, inside the comment's own transaction.
+    response = jsonify({"comment": submitted.event or _with_html(comment), "held": submitted.held,
+                        "editable_until": until.isoformat() if until else None})
+    db.session.commit()
     response.status_code = 201
     response.headers["Location"] = f"{request.url_root.rstrip('/')}/api/posts/{slug}/comments"
     if user is None:
@@ -162,11 +158,15 @@ def edit_own_comment(comment_id: int):
     if data is None:
         return error_response(400, "Send the change as a JSON object.", error="bad_json")
     try:
-        service.edit_own(comment, data.get("comment"), ip=request.remote_addr or "")
+        service.edit_own(comment, data.get("comment"), ip=request.remote_addr or "",
+                         user_agent=request.user_agent.string)
     except service.CommentRejected as rejected:
+        db.session.rollback()
         return error_response(rejected.status, rejected.message, error=rejected.error,
                               fields=rejected.fields)
-    return {"comment": _with_html(comment)}
+    answer = {"comment": _with_html(comment), "held": comment.status != CommentStatus.APPROVED}
+    db.session.commit()
+    return answer
 
 
 @bp.delete("/comments/<int:comment_id>")
@@ -174,6 +174,7 @@ def delete_own_comment(comment_id: int):
     """Let a commenter take back their own comment for a short while."""
     comment = _own_comment(comment_id)
     service.delete_own(comment, ip=request.remote_addr or "")
+    db.session.commit()
     return "", 204
 
 

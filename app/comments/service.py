@@ -1,14 +1,19 @@
-"""Everything that changes a comment goes through here: validate → store → commit → publish.
+"""The one gate for every change to a comment: screen → store → (the caller commits, once) →
+after-commit effects.
 
-Views, the JSON API, the command line and (later) the admin call these functions, so a comment
-is checked, stored, counted and broadcast the same way whichever door it came in by.
+The form, the JSON API, a commenter's own edit, the admin, the mail links and the command line
+all call these functions, so a comment is checked, stored, counted and announced the same way
+whichever door it came in by. Nothing here commits: the caller owns the transaction, so "do A
+then B" (Approve and Reply) is one transaction, and a refused B leaves A undone. What must
+happen only once the change is stored (live readers, mail, the page window) is registered on
+the one after-commit queue (`app.database.after_commit`) by `_changed()`.
 """
 
 from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -16,12 +21,13 @@ from typing import Any
 import sqlalchemy as sa
 from email_validator import EmailNotValidError, validate_email
 
-from app import live, moderation
-from app.comments.content import render
+from app import fresh, live, moderation
+from app.comments.content import http_url, render
 from app.database import insert_loaded
 from app.extensions import db
 from app.models import Comment, CommentStatus, Post, User, text_digest, utcnow
-from app.moderation import rules
+from app.moderation import notify, rules
+from app.moderation.models import Actor, AuditAction, AuditEntry, CommentRevision
 from app.settings import get_setting
 from app.subscriptions import service as subscriptions
 
@@ -112,7 +118,7 @@ def validate(post: Post, data: Mapping[str, Any], user: User | None) -> Draft:
                     errors["url"] = "Your website must be an http:// or https:// address."
                 else:
                     url = "http://" + url  # WordPress adds the scheme to a bare domain
-            if "url" not in errors and (any(c.isspace() for c in url) or "." not in url):
+            if "url" not in errors and ("." not in url or not http_url(url)):
                 errors["url"] = "Please enter a valid website address."
     if not content:
         errors["comment"] = "Please type your comment text."
@@ -203,24 +209,32 @@ def _check_flood_and_duplicates(post: Post, draft: Draft, user: User | None, ip:
         raise CommentRejected(429, "flood", FLOOD_MESSAGE, retry_after=wait)
 
 
-def submit(post: Post, data: Mapping[str, Any], *, user: User | None = None, ip: str = "",
-           user_agent: str = "",
-           answer: Callable[[Comment, dict[str, Any] | None], Any] | None = None) -> Comment:
-    """Validate, store, commit and publish a new comment on *post*.
+@dataclass
+class Submitted:
+    """A new comment, staged in the caller's transaction."""
 
-    *answer(comment, event)*, if given, runs just before the commit: whatever the caller's reply
-    needs from the database is read there, inside the comment's own transaction, so a database
-    that goes away right after the commit cannot turn a stored comment into an error answer.
-    *event* is the payload of the comment's live event (its fields and rendered list item), or
-    None when the comment was not published.
+    comment: Comment
+    event: dict[str, Any] | None  # its live event's payload (fields, list item); None if not public
+
+    @property
+    def held(self) -> bool:
+        return self.comment.status != CommentStatus.APPROVED
+
+
+def submit(post: Post, data: Mapping[str, Any], *, user: User | None = None, ip: str = "",
+           user_agent: str = "") -> Submitted:
+    """Screen and store a new comment on *post*; the caller commits, and then live readers,
+    moderators and subscribers hear of it.
+
+    Whatever the caller's answer needs from the database it reads before its commit, inside the
+    comment's own transaction, so a database that goes away right after the commit cannot turn a
+    stored comment into an error answer.
     """
     if not rules.accepts_comments(post):
         raise CommentRejected(403, "closed", "Comments are closed on this post.")
     draft = validate(post, data, user)
     _check_flood_and_duplicates(post, draft, user, ip)
-    verdict = moderation.screen(post, draft, user, ip, user_agent)
-    if verdict.refuse:
-        raise CommentRejected(403, verdict.error, verdict.refuse)
+    verdict = _screen(post, draft, user, ip, user_agent)
     comment = Comment(
         post_id=post.id,
         parent_id=draft.parent_id,
@@ -236,67 +250,108 @@ def submit(post: Post, data: Mapping[str, Any], *, user: User | None = None, ip:
         ip=ip[:45],
         user_agent=user_agent[:255],
     )
-    event = None
     if comment.status == CommentStatus.APPROVED:
         subscriptions.comment_published(comment)  # marks it notified: one INSERT, no UPDATE
-        # One plain INSERT: the unit of work's flush cost more than the INSERT itself, and
-        # nothing listens for a published comment's flush (moderator mail is for held ones).
+        # One plain INSERT: the unit of work's flush cost more than the INSERT itself.
         insert_loaded(db.session(), comment)
-        event = live.comment_published(comment)
     else:
         db.session.add(comment)
-        db.session.flush()  # app/moderation/notify.py notices held comments as they are flushed
+        db.session.flush()
+    event = _changed(comment, None)
     if draft.email and draft.notify:
         subscriptions.subscribe(draft.email, post)
     if draft.email and _ticked(data.get("subscribe_blog")):
         subscriptions.subscribe(draft.email, None)
-    if answer is not None:
-        answer(comment, event)
-    db.session.commit()  # after the commit: live readers, then mail, hear of it
-    return comment
+    return Submitted(comment, event)
+
+
+def _screen(post: Post, draft: Draft, user: User | None, ip: str,
+            user_agent: str) -> moderation.Verdict:
+    """The rules' verdict on *draft*; refused outright raises CommentRejected."""
+    verdict = moderation.screen(post, draft, user, ip, user_agent)
+    if verdict.refuse:
+        raise CommentRejected(403, verdict.error, verdict.refuse)
+    return verdict
 
 
 def _ticked(value: Any) -> bool:
     return str(value or "").lower() in {"subscribe", "1", "true", "yes", "on"}
 
 
-def _published(comment: Comment) -> None:
-    """*comment* has just become public: live readers and subscribers hear of it after commit."""
-    live.comment_published(comment)
-    subscriptions.comment_published(comment)
+def _changed(comment: Comment, before: CommentStatus | None, *,
+             edited: bool = False) -> dict[str, Any] | None:
+    """Register what *comment*'s change (from *before*; None: new) means after the commit.
+
+    The one after-commit path of every change to a comment: its live event is recorded in the
+    change's own transaction and published after the commit; subscribers hear of a comment
+    made public, moderators of one the rules have just held; open moderation queues and the
+    page window learn of any change. A rolled-back change sends nothing. Returns the payload
+    of a comment.created event, when there is one.
+    """
+    after = comment.status
+    event = None
+    if after == CommentStatus.APPROVED and before != CommentStatus.APPROVED:
+        event = live.comment_published(comment)
+        if before is not None:  # a new comment was marked before its INSERT
+            subscriptions.comment_published(comment)
+    elif before == CommentStatus.APPROVED and after != CommentStatus.APPROVED:
+        live.comment_removed(comment)
+    elif after == CommentStatus.APPROVED and edited:
+        live.comment_updated(comment)
+    if after == CommentStatus.PENDING and (before != CommentStatus.PENDING or edited):
+        notify.comment_held(comment)
+    live.queue_changed()
+    fresh.pages_changed()
+    return event
 
 
 def set_status(comment: Comment, status: CommentStatus) -> bool:
-    """Move *comment* to *status* and tell live readers; return False if it was already there."""
-    if comment.status == status:
+    """Move *comment* to *status*; return False if it was already there."""
+    before = comment.status
+    if before == status:
         return False
-    was_public = comment.status == CommentStatus.APPROVED
     comment.status = status
-    db.session.flush()
-    if status == CommentStatus.APPROVED:
-        _published(comment)
-    elif was_public:
-        live.comment_removed(comment)
+    db.session.flush()  # the count triggers run before the event reads the count
+    _changed(comment, before)
     return True
 
 
 def delete(comment: Comment) -> None:
     """Delete *comment* for good; its replies stay, attached to the post."""
     if comment.status == CommentStatus.APPROVED:
-        comment.status = CommentStatus.TRASH
-        db.session.flush()
-        live.comment_removed(comment)
+        set_status(comment, CommentStatus.TRASH)
     db.session.delete(comment)
+    live.queue_changed()
 
 
-def edit(comment: Comment, content: str) -> None:
-    """Replace *comment*'s text (it then says it was edited); approved comments update live."""
-    comment.content = content.strip()
+def _rewrite(comment: Comment, actor: Actor, content: str, author: str, email: str,
+             url: str) -> list[str]:
+    """Put the new text and author details on *comment*, keeping the old as a revision and
+    auditing it; return the names of the fields that changed."""
+    new = (content.strip(), author.strip(), email.strip(), url.strip())
+    old = (comment.content, comment.author_name, comment.author_email, comment.author_url)
+    fields = [name for name, a, b in zip(("content", "author", "email", "url"), new, old,
+                                         strict=True) if a != b]
+    if not fields:
+        return fields
+    CommentRevision.keep(comment, actor)
+    comment.content, comment.author_name, comment.author_email, comment.author_url = new
     comment.content_html = render(comment.content)
     comment.updated_at = comment.edited_at = utcnow()
+    AuditEntry.add(actor, AuditAction.EDIT, comment.id, fields=fields)
+    return fields
+
+
+def moderator_edit(comment: Comment, actor: Actor, *, content: str, author: str, email: str,
+                   url: str) -> bool:
+    """A moderator edits *comment*: trusted, as in WordPress (no rules are asked), kept as a
+    revision; return False if nothing changed."""
+    before = comment.status
+    if not _rewrite(comment, actor, content, author, email, http_url(url)):
+        return False
     db.session.flush()
-    if comment.status == CommentStatus.APPROVED:
-        live.comment_updated(comment)
+    _changed(comment, before, edited=True)
+    return True
 
 
 def editable_until(comment: Comment) -> datetime | None:
@@ -306,16 +361,16 @@ def editable_until(comment: Comment) -> datetime | None:
     return until if minutes > 0 and utcnow() < until else None
 
 
-def _self_service_actor(comment: Comment, ip: str):
-    from app.moderation.actions import Actor
+# A comment's place in moderation, mildest first: an edit never moves a comment to a milder one
+# (an author cannot approve their own held comment by editing it).
+_SEVERITY = {CommentStatus.APPROVED: 0, CommentStatus.PENDING: 1, CommentStatus.SPAM: 2,
+             CommentStatus.TRASH: 2}
 
-    return Actor(None, f"{comment.author_name} (the author, from their browser)", ip)
 
-
-def edit_own(comment: Comment, content: Any, *, ip: str = "") -> None:
-    """The author corrects *comment*: same rules as a new comment's text; the old text is kept."""
-    from app.moderation.actions import edit as moderated_edit
-
+def edit_own(comment: Comment, content: Any, *, ip: str = "", user_agent: str = "") -> None:
+    """The author corrects *comment*: screened again exactly like a new comment, the old text
+    kept. An edit the rules would hold sends the comment back to Pending (live readers see it
+    go); one they would refuse changes nothing. The caller commits."""
     if not isinstance(content, str) or not content.strip():
         raise CommentRejected(400, "invalid", "Please type your comment text.",
                               {"comment": "Please type your comment text."})
@@ -324,14 +379,27 @@ def edit_own(comment: Comment, content: Any, *, ip: str = "") -> None:
     if len(content.strip()) > MAX_LENGTHS["comment"]:
         message = f"This is too long: at most {MAX_LENGTHS['comment']:,} characters."
         raise CommentRejected(400, "invalid", message, {"comment": message})
-    moderated_edit(comment, _self_service_actor(comment, ip), content=content,
-                   author=comment.author_name, email=comment.author_email, url=comment.author_url)
-    db.session.commit()
+    post = db.session.get(Post, comment.post_id)
+    if not rules.accepts_comments(post):
+        raise CommentRejected(403, "closed", "Comments are closed on this post.")
+    draft = Draft(content.strip(), comment.author_name, comment.author_email, comment.author_url,
+                  comment.parent_id, comment.notify, render(content.strip()))
+    verdict = _screen(post, draft, comment.user, ip or comment.ip, user_agent or comment.user_agent)
+    before = comment.status
+    if not _rewrite(comment, Actor.author_of(comment, ip), draft.content, comment.author_name,
+                    comment.author_email, comment.author_url):
+        return
+    if _SEVERITY[verdict.status] > _SEVERITY[before]:
+        comment.status = verdict.status
+        comment.hold_reasons = [*verdict.reasons, "edited by its author"]
+    db.session.flush()
+    _changed(comment, before, edited=True)
 
 
 def delete_own(comment: Comment, *, ip: str = "") -> None:
-    """The author takes *comment* back: deleted for good (replies stay), and audited."""
-    from app.moderation.actions import Action, apply
-
-    apply(comment, Action.DELETE, _self_service_actor(comment, ip))
-    db.session.commit()
+    """The author takes *comment* back: deleted for good (replies stay), and audited. The
+    caller commits."""
+    AuditEntry.add(Actor.author_of(comment, ip), AuditAction.DELETE, comment.id,
+                   status=comment.status.value, author=comment.author_name,
+                   excerpt=" ".join(comment.content.split())[:120], post_id=comment.post_id)
+    delete(comment)

@@ -9,7 +9,7 @@ from app.blog.views import render_post
 from app.comments import service
 from app.comments.cookies import remember_commenter, remember_mine
 from app.comments.pages import comment_url
-from app.extensions import csrf
+from app.extensions import csrf, db
 from app.models import Comment, CommentStatus, Post
 from app.security import moderation_hash, same_origin
 from app.urls import post_url
@@ -46,12 +46,11 @@ def post_form(slug: str):
         return render_post(post, status=403, comment_form=form, comment_errors={
             "__all__": "Your comment could not be posted from this page. "
                        "Please reload the article and try again."})
-    targets: list[str] = []
     try:
         comment = service.submit(post, form, user=commenter(), ip=request.remote_addr or "",
-                                 user_agent=request.user_agent.string,
-                                 answer=lambda comment, _event: targets.append(_target(post, comment)))
+                                 user_agent=request.user_agent.string).comment
     except service.CommentRejected as rejected:
+        db.session.rollback()
         errors = dict(rejected.fields)
         if not errors or set(errors) - {"comment", "author", "email", "url"}:
             errors["__all__"] = rejected.message
@@ -61,7 +60,8 @@ def post_form(slug: str):
             response.headers["Retry-After"] = str(rejected.retry_after)
         return response
 
-    response = redirect(targets[0], 303)
+    response = redirect(_target(post, comment), 303)  # read before the commit, in its transaction
+    db.session.commit()
     if comment.user_id is None:
         remember_commenter(response, comment.author_name, comment.author_email,
                            comment.author_url, bool(form["wp-comment-cookies-consent"]))

@@ -1,22 +1,22 @@
 """What a moderator does to comments, each step recorded in the audit log.
 
-The admin screens and the links in moderator mail call these; callers commit. Changes of state go
-through the comment service, so approvals, edits and removals reach live readers as any other.
+The admin screens, the links in moderator mail and the command line call these; callers commit,
+once. Changes go through the comment gate (app/comments/service.py), so approvals, edits and
+removals reach live readers, mail and the page window as any other change does.
 """
 
 from __future__ import annotations
 
 import enum
 from collections.abc import Iterable
-from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
 
 from app.comments import service
 from app.extensions import db
-from app.models import Comment, CommentStatus, Post, User
-from app.moderation.models import AuditAction, AuditEntry, CommentRevision
+from app.models import Comment, CommentStatus, Post
+from app.moderation.models import Actor, AuditAction, AuditEntry, CommentRevision
 
 
 class Action(enum.Enum):
@@ -50,29 +50,6 @@ AVAILABLE: dict[CommentStatus, tuple[Action, ...]] = {
     CommentStatus.SPAM: (Action.NOT_SPAM, Action.DELETE),
     CommentStatus.TRASH: (Action.RESTORE, Action.SPAM, Action.DELETE),
 }
-
-
-@dataclass(frozen=True)
-class Actor:
-    """Who is acting: a signed-in admin, or the holder of a signed mail link."""
-
-    user: User | None
-    label: str
-    ip: str = ""
-
-    @classmethod
-    def of(cls, user: User, ip: str = "") -> Actor:
-        return cls(user, f"{user.name} <{user.email}>" if user.email else user.name, ip)
-
-
-def audit(actor: Actor, action: AuditAction, comment_id: int | None = None,
-          **detail: Any) -> AuditEntry:
-    """Add an audit-log entry to the current transaction."""
-    entry = AuditEntry(actor_id=actor.user.id if actor.user is not None else None,
-                       actor=actor.label[:300], action=action, comment_id=comment_id,
-                       ip=actor.ip[:45], detail=detail)
-    db.session.add(entry)
-    return entry
 
 
 def _snapshot(comment: Comment) -> dict[str, Any]:
@@ -119,15 +96,15 @@ def target_status(comment: Comment, action: Action) -> CommentStatus:
 def apply(comment: Comment, action: Action, actor: Actor) -> bool:
     """Do *action* to *comment*; return False if there was nothing to do."""
     if action is Action.DELETE:
-        audit(actor, AuditAction.DELETE, comment.id, status=comment.status.value,
-              **_snapshot(comment))
+        AuditEntry.add(actor, AuditAction.DELETE, comment.id, status=comment.status.value,
+                       **_snapshot(comment))
         service.delete(comment)
         return True
     before = comment.status
     after = target_status(comment, action)
     if not service.set_status(comment, after):
         return False
-    audit(actor, action.audit, comment.id, **{"from": before.value, "to": after.value})
+    AuditEntry.add(actor, action.audit, comment.id, **{"from": before.value, "to": after.value})
     return True
 
 
@@ -149,27 +126,16 @@ def empty(status: CommentStatus, actor: Actor) -> int:
     for comment in comments:
         service.delete(comment)
     action = AuditAction.EMPTY_SPAM if status is CommentStatus.SPAM else AuditAction.EMPTY_TRASH
-    audit(actor, action, None, count=len(comments), ids=[c.id for c in comments][:1000])
+    AuditEntry.add(actor, action, None, count=len(comments), ids=[c.id for c in comments][:1000])
     return len(comments)
 
 
 def edit(comment: Comment, actor: Actor, *, content: str, author: str, email: str, url: str,
          status: CommentStatus | None = None) -> bool:
-    """Edit *comment*, keeping what it said before as a revision; return False if nothing changed."""
-    new = (content.strip(), author.strip(), email.strip(), url.strip())
-    old = (comment.content, comment.author_name, comment.author_email, comment.author_url)
-    changed_text = new != old
-    if changed_text:
-        db.session.add(CommentRevision(
-            comment_id=comment.id, author_name=comment.author_name,
-            author_email=comment.author_email, author_url=comment.author_url,
-            content=comment.content, edited_by_id=actor.user.id if actor.user else None,
-            edited_by=actor.label[:300]))
-        fields = [name for name, a, b in zip(("content", "author", "email", "url"), new, old,
-                                             strict=True) if a != b]
-        comment.author_name, comment.author_email, comment.author_url = new[1], new[2], new[3]
-        service.edit(comment, new[0])
-        audit(actor, AuditAction.EDIT, comment.id, fields=fields)
+    """Edit *comment* (trusted: a moderator's edit is not screened), keeping what it said before
+    as a revision, and move it to *status*; return False if nothing changed."""
+    changed_text = service.moderator_edit(comment, actor, content=content, author=author,
+                                          email=email, url=url)
     moved = False
     if status is not None and status is not comment.status:
         action = {CommentStatus.APPROVED: Action.APPROVE, CommentStatus.PENDING: Action.UNAPPROVE,
@@ -180,16 +146,17 @@ def edit(comment: Comment, actor: Actor, *, content: str, author: str, email: st
 
 def reply(parent: Comment, actor: Actor, content: str, *, user_agent: str = "") -> Comment:
     """Reply to *parent* as the signed-in admin, approving it first if it was held (WordPress's
-    "Approve and Reply"). Raises service.CommentRejected like any comment."""
+    "Approve and Reply"), in the caller's one transaction: if the reply is refused
+    (service.CommentRejected, as for any comment), the caller rolls back and the parent stays
+    as it was."""
     if actor.user is None:
         raise ValueError("a reply needs a signed-in author")
     if parent.status is CommentStatus.PENDING:
         apply(parent, Action.APPROVE, actor)
-        db.session.commit()
     post = db.session.get(Post, parent.post_id)
     comment = service.submit(post, {"comment": content, "comment_parent": parent.id},
-                             user=actor.user, ip=actor.ip, user_agent=user_agent)
-    audit(actor, AuditAction.REPLY, comment.id, parent_id=parent.id)
+                             user=actor.user, ip=actor.ip, user_agent=user_agent).comment
+    AuditEntry.add(actor, AuditAction.REPLY, comment.id, parent_id=parent.id)
     return comment
 
 

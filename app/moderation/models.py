@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 import ipaddress
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -100,6 +101,24 @@ class AuditAction(enum.Enum):
             self.value, self.value.capitalize())
 
 
+@dataclass(frozen=True)
+class Actor:
+    """Who is acting: a signed-in admin, the holder of a signed mail link, or a comment's author
+    from their own browser."""
+
+    user: User | None
+    label: str
+    ip: str = ""
+
+    @classmethod
+    def of(cls, user: User, ip: str = "") -> Actor:
+        return cls(user, f"{user.name} <{user.email}>" if user.email else user.name, ip)
+
+    @classmethod
+    def author_of(cls, comment: Comment, ip: str = "") -> Actor:
+        return cls(None, f"{comment.author_name} (the author, from their browser)", ip)
+
+
 class AuditEntry(db.Model):
     """Who did what to which comment, and when. Kept when the comment itself is deleted."""
 
@@ -120,6 +139,16 @@ class AuditEntry(db.Model):
     def newest() -> sa.Select:
         return sa.select(AuditEntry).order_by(AuditEntry.id.desc())
 
+    @classmethod
+    def add(cls, actor: Actor, action: AuditAction, comment_id: int | None = None,
+            **detail: Any) -> AuditEntry:
+        """Add an entry to the current transaction."""
+        entry = cls(actor_id=actor.user.id if actor.user is not None else None,
+                    actor=actor.label[:300], action=action, comment_id=comment_id,
+                    ip=actor.ip[:45], detail=detail)
+        db.session.add(entry)
+        return entry
+
 
 class CommentRevision(db.Model):
     """A comment as it was before an edit."""
@@ -137,6 +166,16 @@ class CommentRevision(db.Model):
         sa.ForeignKey("users.id", ondelete="SET NULL"))
     edited_by: so.Mapped[str] = so.mapped_column(sa.String(300), default="")
     created_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
+
+    @classmethod
+    def keep(cls, comment: Comment, actor: Actor) -> CommentRevision:
+        """Keep *comment* as it is now, before *actor* changes it."""
+        revision = cls(comment_id=comment.id, author_name=comment.author_name,
+                       author_email=comment.author_email, author_url=comment.author_url,
+                       content=comment.content, edited_by_id=actor.user.id if actor.user else None,
+                       edited_by=actor.label[:300])
+        db.session.add(revision)
+        return revision
 
     @staticmethod
     def of(comment: Comment) -> sa.Select:

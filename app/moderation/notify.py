@@ -1,8 +1,8 @@
 """Moderator mail: a message for each comment the rules hold, with signed, expiring action links.
 
-Driven by the database session, not by views: a held comment is noticed when it is flushed and
-mailed after its transaction commits, on the mail thread — so whichever door a comment came in by,
-the commenter's request never waits for SMTP.
+The comment gate (app/comments/service.py) asks for it when the rules hold a comment; the mail
+goes after the transaction commits, on the mail thread, so whichever door a comment came in by,
+the commenter's request never waits for SMTP, and a change rolled back mails nobody.
 """
 
 from __future__ import annotations
@@ -11,9 +11,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
-from flask import current_app, has_request_context, render_template, request, url_for
+from flask import Flask, current_app, has_request_context, render_template, request, url_for
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
+from app.database import after_commit
 from app.extensions import db
 from app.mail import get_mailer, send_mail
 from app.models import Comment, CommentStatus, User
@@ -68,39 +69,32 @@ def read_link(token: str) -> LinkClaim:
     return claim
 
 
-# --- noticing held comments -----------------------------------------------------------------
+# --- held comments, mailed after the commit ------------------------------------------------
 
-def _after_flush(session, flush_context) -> None:
-    for obj in session.new:
-        if (isinstance(obj, Comment) and obj.status is CommentStatus.PENDING and obj.hold_reasons
-                and not any(r.startswith("banned ") for r in obj.hold_reasons)):
-            session.info.setdefault(_HELD, set()).add(obj.id)
+class _HeldMail:
+    """The moderator mail of one transaction: the comments it held, sent after it commits."""
+
+    def __init__(self, app: Flask, base_url: str) -> None:
+        self.app = app
+        self.base_url = base_url
+        self.ids: list[int] = []
+
+    def __call__(self) -> None:
+        ids, base_url = sorted(set(self.ids)), self.base_url
+        with self.app.app_context():
+            get_mailer(self.app).submit(lambda: notify_held(ids, base_url))
 
 
-def _after_commit(session) -> None:
-    held = session.info.pop(_HELD, None)
-    if not held:
+def comment_held(comment: Comment) -> None:
+    """Mail the moderators about *comment*, which the rules have just held, once the change
+    commits (one mail job per transaction; nothing if it rolls back). A banned author's comment
+    held in silence is not mailed."""
+    if not comment.hold_reasons or any(r.startswith("banned ") for r in comment.hold_reasons):
         return
-    try:
-        app = current_app._get_current_object()
-    except RuntimeError:  # no application: nobody to tell
-        return
+    app = current_app._get_current_object()
     base_url = request.url_root if has_request_context() else (app.config.get("SITE_URL") or "")
-    ids = sorted(held)
-    get_mailer(app).submit(lambda: notify_held(ids, base_url))
-
-
-def _after_rollback(session, previous_transaction=None) -> None:
-    session.info.pop(_HELD, None)
-
-
-def install_session_hooks() -> None:
-    from sqlalchemy.orm import Session
-
-    if not sa.event.contains(Session, "after_commit", _after_commit):
-        sa.event.listen(Session, "after_flush", _after_flush)
-        sa.event.listen(Session, "after_commit", _after_commit)
-        sa.event.listen(Session, "after_soft_rollback", _after_rollback)
+    mail = after_commit(_HeldMail(app, base_url), key=_HELD)
+    mail.ids.append(comment.id)
 
 
 # --- the message -------------------------------------------------------------------------------

@@ -210,7 +210,8 @@
           }
           mine[id].content = area.value;
           place(data.comment, true);
-          announce("Your comment was updated.");
+          // An edit is screened again: one the rules hold goes back to moderation.
+          announce(data.held ? "Your comment is awaiting moderation." : "Your comment was updated.");
         });
       });
     });
@@ -359,7 +360,8 @@
     source.addEventListener("comment.removed", function (event) {
       var data = JSON.parse(event.data);
       var li = $("li-comment-" + data.id);
-      if (!li) return;
+      // One's own comment, held again after an edit, stays in view, marked as held.
+      if (!li || li.classList.contains("comment-held")) return;
       var children = li.querySelector(":scope > ol.children");
       if (children) {  // replies stay, as the server shows them once their parent is gone
         Array.prototype.slice.call(children.children).forEach(function (child) {

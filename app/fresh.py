@@ -10,8 +10,9 @@ nginx's "micro-caching" does, inside each worker.
 Why a page up to a second old loses nothing:
 - the page carries the live-event position it was rendered at, and its live stream replays
   every event after it (`Last-Event-ID`), so a reader with JS gets anything newer at once;
-- any commit in this process empties the window, so the worker that took a change never serves
-  the page from before it; another worker serves it at most PAGE_CACHE_FRESH_SECONDS late;
+- every change that shows on a page empties this process's window when it commits
+  (`pages_changed()`, registered where the change is made), so the worker that took a change never
+  serves the page from before it; another worker serves it at most PAGE_CACHE_FRESH_SECONDS late;
 - only passive anonymous readers are answered here: a request with a signed-in (or "remember
   me") session, or the cookie of someone who has just commented (`parley_mine`, so a no-JS
   author always sees their own comment after the redirect), or `?unapproved=`, goes to Flask.
@@ -24,13 +25,12 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
-import sqlalchemy as sa
 from flask import Flask, current_app, has_app_context, request
 from flask_login.config import COOKIE_NAME as REMEMBER_COOKIE
-from sqlalchemy.orm import Session
 from werkzeug.http import parse_etags
 
 from app.comments.cookies import MINE_COOKIE
+from app.database import after_commit
 
 _EXTENSION = "parley.fresh_pages"
 _MARK = "parley.page_cache.etag"  # set on the WSGI environ by cache.finish() for a validated page
@@ -169,12 +169,12 @@ def install(app: Flask) -> None:
     fresh = FreshPages(app, app.wsgi_app, seconds, size)
     app.extensions[_EXTENSION] = fresh
     app.wsgi_app = fresh
-    if not sa.event.contains(Session, "after_commit", _forget):
-        sa.event.listen(Session, "after_commit", _forget)
 
 
-def _forget(session) -> None:
-    """Any change committed in this process may show on some page: empty its window."""
+def pages_changed() -> None:
+    """A change that shows on some page is in the current transaction: once it commits, this
+    process's window is emptied, so the worker that took the change never serves the page from
+    before it. Called by whatever makes such a change (the comment gate, likes, settings)."""
     fresh = current_app.extensions.get(_EXTENSION) if has_app_context() else None
     if fresh is not None:
-        fresh.clear()
+        after_commit(fresh.clear, key=_EXTENSION)
