@@ -257,7 +257,7 @@ def submit(post: Post, data: Mapping[str, Any], *, user: User | None = None, ip:
     else:
         db.session.add(comment)
         db.session.flush()
-    event = _changed(comment, None)
+    event = _changed(comment, None, screened=True)
     if draft.email and draft.notify:
         subscriptions.subscribe(draft.email, post)
     if draft.email and _ticked(data.get("subscribe_blog")):
@@ -278,13 +278,14 @@ def _ticked(value: Any) -> bool:
     return str(value or "").lower() in {"subscribe", "1", "true", "yes", "on"}
 
 
-def _changed(comment: Comment, before: CommentStatus | None, *,
-             edited: bool = False) -> dict[str, Any] | None:
+def _changed(comment: Comment, before: CommentStatus | None, *, edited: bool = False,
+             screened: bool = False) -> dict[str, Any] | None:
     """Register what *comment*'s change (from *before*; None: new) means after the commit.
 
     The one after-commit path of every change to a comment: its live event is recorded in the
     change's own transaction and published after the commit; subscribers hear of a comment
-    made public, moderators of one the rules have just held; open moderation queues and the
+    made public, moderators of one the rules have just held (*screened*: the rules were asked,
+    for a new comment or an author's edit); open moderation queues and the
     page window learn of any change. A rolled-back change sends nothing. Returns the payload
     of a comment.created event, when there is one.
     """
@@ -298,7 +299,7 @@ def _changed(comment: Comment, before: CommentStatus | None, *,
         live.comment_removed(comment)
     elif after == CommentStatus.APPROVED and edited:
         live.comment_updated(comment)
-    if after == CommentStatus.PENDING and (before != CommentStatus.PENDING or edited):
+    if screened and after == CommentStatus.PENDING:
         notify.comment_held(comment)
     live.queue_changed()
     fresh.pages_changed()
@@ -393,7 +394,7 @@ def edit_own(comment: Comment, content: Any, *, ip: str = "", user_agent: str = 
         comment.status = verdict.status
         comment.hold_reasons = [*verdict.reasons, "edited by its author"]
     db.session.flush()
-    _changed(comment, before, edited=True)
+    _changed(comment, before, edited=True, screened=True)
 
 
 def delete_own(comment: Comment, *, ip: str = "") -> None:
