@@ -6,9 +6,14 @@ tests and the factory can build as many configurations as they like.
 
 from __future__ import annotations
 
+import math
 import os
 import secrets
+from collections.abc import Mapping
 from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from limits import parse_many
 
 PROVIDERS = ("WORDPRESS", "GOOGLE", "TWITTER", "FACEBOOK")
 PROVIDER_SETTINGS = (
@@ -21,10 +26,85 @@ PROVIDER_SETTINGS = (
 )
 
 
-def _bool(value: str | None, default: bool = False) -> bool:
-    if value is None or value == "":
+# Readers for typed settings. An unset or empty variable gives the default; a value that does not
+# parse stops Parley at start with a message naming the variable, not a ValueError's traceback.
+
+
+def _invalid(name: str, raw: str, expected: str) -> RuntimeError:
+    return RuntimeError(f"{name}={raw!r} is not valid: expected {expected}.")
+
+
+def _bool(environ: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = environ.get(name, "").strip()
+    if not raw:
         return default
-    return value.strip().lower() in {"1", "true", "yes", "on"}
+    if raw.lower() in {"1", "true", "yes", "on"}:
+        return True
+    if raw.lower() in {"0", "false", "no", "off"}:
+        return False
+    raise _invalid(name, raw, "1, true, yes or on; or 0, false, no or off")
+
+
+def _int(environ: Mapping[str, str], name: str, default: int, low: int = 0,
+         high: int | None = None) -> int:
+    raw = environ.get(name, "").strip()
+    if not raw:
+        return default
+    expected = (f"a whole number from {low} to {high}" if high is not None
+                else f"a whole number, {low} or more")
+    try:
+        value = int(raw)
+    except ValueError:
+        raise _invalid(name, raw, expected) from None
+    if value < low or (high is not None and value > high):
+        raise _invalid(name, raw, expected)
+    return value
+
+
+def _seconds(environ: Mapping[str, str], name: str, default: float, zero: bool = False) -> float:
+    """A duration in seconds: above 0, or 0 or more when *zero* means something ("never")."""
+    raw = environ.get(name, "").strip()
+    if not raw:
+        return float(default)
+    try:
+        value = float(raw)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or value < 0 or (value == 0 and not zero):
+        raise _invalid(name, raw, "a number of seconds, " + ("0 or more" if zero else "above 0"))
+    return value
+
+
+def _rate(environ: Mapping[str, str], name: str, default: str) -> str:
+    """A Flask-Limiter rate string such as "5 per minute;30 per hour"."""
+    raw = environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        parse_many(raw)
+    except ValueError:
+        raise _invalid(name, raw, 'rates such as "5 per minute;30 per hour"') from None
+    return raw
+
+
+def _timezone(environ: Mapping[str, str], name: str, default: str) -> str:
+    raw = environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        ZoneInfo(raw)
+    except (KeyError, ValueError):  # ZoneInfoNotFoundError is a KeyError
+        raise _invalid(name, raw, "an IANA time zone such as Asia/Karachi") from None
+    return raw
+
+
+def _log_level(environ: Mapping[str, str], name: str, default: str) -> str:
+    raw = environ.get(name, "").strip()
+    if not raw:
+        return default
+    if raw.upper() not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+        raise _invalid(name, raw, "DEBUG, INFO, WARNING, ERROR or CRITICAL")
+    return raw.upper()
 
 
 class Config:
@@ -34,36 +114,56 @@ class Config:
     DEBUG = False
     PRODUCTION = False
 
-    def __init__(self) -> None:
-        env = os.environ.get
+    def __init__(self, environ: Mapping[str, str] | None = None) -> None:
+        """Read the settings from *environ* (by default, the process environment)."""
+        environ = os.environ if environ is None else environ
+        env = environ.get
         self.SECRET_KEY = env("SECRET_KEY") or None
         self.SQLALCHEMY_DATABASE_URI = env("DATABASE_URL") or None
         self.REDIS_URL = env("REDIS_URL") or None
         self.REDIS_PREFIX = env("REDIS_PREFIX", "parley:")
         # How often each process checks the event log for changes no broker announced
         # (the command line without Redis, a Redis outage), and how often streams send a heartbeat.
-        self.LIVE_POLL_SECONDS = float(env("LIVE_POLL_SECONDS", "2"))
-        self.LIVE_HEARTBEAT_SECONDS = float(env("LIVE_HEARTBEAT_SECONDS", "15"))
+        self.LIVE_POLL_SECONDS = _seconds(environ, "LIVE_POLL_SECONDS", 2)
+        self.LIVE_HEARTBEAT_SECONDS = _seconds(environ, "LIVE_HEARTBEAT_SECONDS", 15)
         self.BLOG_TITLE = env("BLOG_TITLE", "The Express Tribune Blogs")
         self.BLOG_TAGLINE = env("BLOG_TAGLINE", "News, views and reviews from Pakistan")
-        self.BLOG_TIMEZONE = env("BLOG_TIMEZONE", "Asia/Karachi")
+        self.BLOG_TIMEZONE = _timezone(environ, "BLOG_TIMEZONE", "Asia/Karachi")
         self.SITE_URL = (env("SITE_URL") or "").rstrip("/") or None
         self.ADMIN_EMAILS = [
             e.strip().lower() for e in env("ADMIN_EMAILS", "").split(",") if e.strip()
         ]
+        # Admin sessions end this long after signing in, or after this long without a request.
+        self.ADMIN_SESSION_LIFETIME = _seconds(environ, "ADMIN_SESSION_LIFETIME", 12 * 3600)
+        self.ADMIN_IDLE_TIMEOUT = _seconds(environ, "ADMIN_IDLE_TIMEOUT", 2 * 3600)
+        self.ADMIN_LOGIN_RATE_LIMIT = _rate(environ, "ADMIN_LOGIN_RATE_LIMIT",
+                                            "5 per minute;30 per hour")
+        # How often each process looks for new held comments while an admin queue is open.
+        self.ADMIN_LIVE_POLL_SECONDS = _seconds(environ, "ADMIN_LIVE_POLL_SECONDS", 2)
+        # How long the Approve/Trash/Spam links in moderator mail stay valid.
+        self.MODERATION_LINK_MAX_AGE = _seconds(environ, "MODERATION_LINK_MAX_AGE", 3 * 24 * 3600)
         self.FACEBOOK_GRAPH_VERSION = env("FACEBOOK_GRAPH_VERSION", "v19.0")
-        self.OAUTH_TIMEOUT = float(env("OAUTH_TIMEOUT", "10"))  # seconds, per provider request
+        self.OAUTH_TIMEOUT = _seconds(environ, "OAUTH_TIMEOUT", 10)  # per provider request
         for name in PROVIDERS:
             for setting in PROVIDER_SETTINGS:
                 key = f"{name}_{setting}"
                 setattr(self, key, env(key) or None)
-        self.MAIL_SERVER = env("MAIL_SERVER") or None
-        self.MAIL_PORT = int(env("MAIL_PORT", "25"))
-        self.MAIL_USE_TLS = _bool(env("MAIL_USE_TLS"))
+        self.MAIL_SERVER = env("MAIL_SERVER") or None  # unset: mail is logged, not sent
+        # MAIL_USE_SSL speaks SSL from the first byte (SMTPS, port 465); MAIL_USE_TLS upgrades a
+        # plain connection with STARTTLS (usually port 587). Asking for both is a mistake.
+        self.MAIL_USE_TLS = _bool(environ, "MAIL_USE_TLS", False)
+        self.MAIL_USE_SSL = _bool(environ, "MAIL_USE_SSL", False)
+        if self.MAIL_USE_TLS and self.MAIL_USE_SSL:
+            raise RuntimeError(
+                "MAIL_USE_TLS and MAIL_USE_SSL are both on: set MAIL_USE_SSL for SMTP over SSL "
+                "(usually port 465) or MAIL_USE_TLS for STARTTLS (usually port 587), not both."
+            )
+        self.MAIL_PORT = _int(environ, "MAIL_PORT", 465 if self.MAIL_USE_SSL else 25, 1, 65535)
         self.MAIL_USERNAME = env("MAIL_USERNAME") or None
         self.MAIL_PASSWORD = env("MAIL_PASSWORD") or None
-        self.MAIL_FROM = env("MAIL_FROM", "Parley <parley@localhost>")
-        self.LOG_LEVEL = env("LOG_LEVEL", "INFO")
+        self.MAIL_FROM = env("MAIL_FROM") or "Parley <parley@localhost>"
+        self.MAIL_TIMEOUT = _seconds(environ, "MAIL_TIMEOUT", 30)
+        self.LOG_LEVEL = _log_level(environ, "LOG_LEVEL", "INFO")
         self.SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
         self.SESSION_COOKIE_HTTPONLY = True
         self.SESSION_COOKIE_SAMESITE = "Lax"
@@ -74,22 +174,22 @@ class Config:
         # Rate limits (Flask-Limiter syntax), per client IP. Counters live in Redis when
         # REDIS_URL is set; if Redis goes away, each process counts in memory meanwhile rather
         # than failing the request.
-        self.RATELIMIT_ENABLED = _bool(env("RATELIMIT_ENABLED"), True)
-        self.RATELIMIT_POSTING = env("RATELIMIT_POSTING", "10 per minute;100 per hour")
-        self.RATELIMIT_SIGNIN = env("RATELIMIT_SIGNIN", "20 per minute;100 per hour")
+        self.RATELIMIT_ENABLED = _bool(environ, "RATELIMIT_ENABLED", True)
+        self.RATELIMIT_POSTING = _rate(environ, "RATELIMIT_POSTING", "10 per minute;100 per hour")
+        self.RATELIMIT_SIGNIN = _rate(environ, "RATELIMIT_SIGNIN", "20 per minute;100 per hour")
         self.RATELIMIT_IN_MEMORY_FALLBACK_ENABLED = True
         # The requests in flight when Redis goes away would otherwise get the storage error (a
         # 500) before the fallback takes over: let them through instead, and log it.
         self.RATELIMIT_SWALLOW_ERRORS = True
         # Behind a reverse proxy, how many proxies' X-Forwarded-For/-Proto/-Host to trust.
-        self.PROXY_COUNT = int(env("PROXY_COUNT", "0"))
-        # Strict-Transport-Security max-age, sent on https responses only (0: never).
-        self.SECURITY_HSTS_SECONDS = int(env("SECURITY_HSTS_SECONDS", str(365 * 24 * 3600)))
+        self.PROXY_COUNT = _int(environ, "PROXY_COUNT", 0)
+        # Strict-Transport-Security max-age (whole seconds), sent on https responses only (0: never).
+        self.SECURITY_HSTS_SECONDS = _int(environ, "SECURITY_HSTS_SECONDS", 365 * 24 * 3600)
         # Rendered article pages kept per process for anonymous readers (0: no page cache).
-        self.PAGE_CACHE_SIZE = int(env("PAGE_CACHE_SIZE", "64"))
+        self.PAGE_CACHE_SIZE = _int(environ, "PAGE_CACHE_SIZE", 64)
         # How long a worker answers a page it has just validated without asking the database
         # again (app/blog/fresh.py; 0: validate every request). Live streams replay what is newer.
-        self.PAGE_CACHE_FRESH_SECONDS = float(env("PAGE_CACHE_FRESH_SECONDS", "1"))
+        self.PAGE_CACHE_FRESH_SECONDS = _seconds(environ, "PAGE_CACHE_FRESH_SECONDS", 1, zero=True)
 
     def init_app(self, app) -> None:
         """Fill in what depends on the instance folder; refuse unsafe production settings."""
@@ -113,8 +213,8 @@ class DevelopmentConfig(Config):
 class TestingConfig(Config):
     TESTING = True
 
-    def __init__(self) -> None:
-        super().__init__()
+    def __init__(self, environ: Mapping[str, str] | None = None) -> None:
+        super().__init__(environ)
         self.SECRET_KEY = "testing-secret-key"
         self.SQLALCHEMY_DATABASE_URI = "sqlite://"
         self.REDIS_URL = None
@@ -131,8 +231,8 @@ class TestingConfig(Config):
 class ProductionConfig(Config):
     PRODUCTION = True
 
-    def __init__(self) -> None:
-        super().__init__()
+    def __init__(self, environ: Mapping[str, str] | None = None) -> None:
+        super().__init__(environ)
         self.SESSION_COOKIE_SECURE = True
         self.REMEMBER_COOKIE_SECURE = True
         self.PREFERRED_URL_SCHEME = "https"

@@ -45,7 +45,7 @@ def register_logging(app: Flask) -> None:
     """Log every request with its status and time, as an access log would."""
     logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     for name in ("parley", "app"):
-        logging.getLogger(name).setLevel(app.config.get("LOG_LEVEL", "INFO"))
+        logging.getLogger(name).setLevel(app.config["LOG_LEVEL"])
     log = logging.getLogger("parley.request")
 
     @app.before_request

@@ -33,7 +33,7 @@ def set_security_headers(response: Response) -> Response:
     """Add the security headers a view has not set itself; HSTS only over https."""
     for name, value in HEADERS.items():
         response.headers.setdefault(name, value)
-    max_age = current_app.config.get("SECURITY_HSTS_SECONDS", 0)
+    max_age = current_app.config["SECURITY_HSTS_SECONDS"]
     if max_age and request.is_secure:
         response.headers.setdefault("Strict-Transport-Security",
                                     f"max-age={int(max_age)}; includeSubDomains")
@@ -42,7 +42,7 @@ def set_security_headers(response: Response) -> Response:
 
 def register(app: Flask) -> None:
     """Install the headers, and trust X-Forwarded-* from as many proxies as PROXY_COUNT says."""
-    proxies = int(app.config.get("PROXY_COUNT", 0) or 0)
+    proxies = app.config["PROXY_COUNT"]
     if proxies:
         from werkzeug.middleware.proxy_fix import ProxyFix
 

@@ -47,7 +47,7 @@ def register(app: Flask) -> None:
     still looks up and evaluates the route's limits on every request (~3 % of a post's time).
     """
     app.register_error_handler(RateLimitExceeded, too_many_requests)
-    if not app.config.get("RATELIMIT_ENABLED", True):
+    if not app.config["RATELIMIT_ENABLED"]:
         return
     for endpoint, provider in LIMITS.items():
         view = app.view_functions.get(endpoint)

@@ -82,19 +82,20 @@ class Mailer:
     def deliver(self, mail: Mail) -> None:
         """Send *mail* now, on this thread."""
         config = self.app.config
-        message = mail.to_message(config.get("MAIL_FROM") or "Parley <parley@localhost>")
-        server = config.get("MAIL_SERVER")
+        message = mail.to_message(config["MAIL_FROM"])
+        server = config["MAIL_SERVER"]
         if not server:
             log.info("mail (no MAIL_SERVER; logged, not sent) to %s: %s\n%s",
                      message["To"], mail.subject, mail.text)
             return
-        port = int(config.get("MAIL_PORT") or 25)
-        smtp_class = smtplib.SMTP_SSL if config.get("MAIL_USE_SSL") else smtplib.SMTP
-        with smtp_class(server, port, timeout=float(config.get("MAIL_TIMEOUT", 30))) as smtp:
-            if config.get("MAIL_USE_TLS") and smtp_class is smtplib.SMTP:
+        # SMTP over SSL from the first byte, or a plain connection upgraded with STARTTLS
+        # (config.py refuses both at once).
+        smtp_class = smtplib.SMTP_SSL if config["MAIL_USE_SSL"] else smtplib.SMTP
+        with smtp_class(server, config["MAIL_PORT"], timeout=config["MAIL_TIMEOUT"]) as smtp:
+            if config["MAIL_USE_TLS"] and not config["MAIL_USE_SSL"]:
                 smtp.starttls()
-            if config.get("MAIL_USERNAME"):
-                smtp.login(config["MAIL_USERNAME"], config.get("MAIL_PASSWORD") or "")
+            if config["MAIL_USERNAME"]:
+                smtp.login(config["MAIL_USERNAME"], config["MAIL_PASSWORD"] or "")
             smtp.send_message(message)
         log.info("mail sent to %s: %s", message["To"], mail.subject)
 

@@ -22,8 +22,6 @@ PUBLIC_ENDPOINTS = {"admin.login", "admin.mail_action"}
 PASSIVE_ENDPOINTS = {"admin.live"}
 AUTH_AT = "parley_admin_auth_at"
 SEEN_AT = "parley_admin_seen_at"
-DEFAULT_LIFETIME = 12 * 3600
-DEFAULT_IDLE = 2 * 3600
 
 
 def _stamp_sign_in(app, user, **extra) -> None:
@@ -44,8 +42,8 @@ def session_deadline() -> float:
     if not isinstance(auth_at, int | float) or not isinstance(seen_at, int | float):
         return 0.0
     config = current_app.config
-    lifetime = float(config.get("ADMIN_SESSION_LIFETIME", DEFAULT_LIFETIME))
-    idle = float(config.get("ADMIN_IDLE_TIMEOUT", DEFAULT_IDLE))
+    lifetime = config["ADMIN_SESSION_LIFETIME"]
+    idle = config["ADMIN_IDLE_TIMEOUT"]
     return min(auth_at + lifetime, seen_at + idle)
 
 

@@ -131,7 +131,7 @@ def _form_errors(form) -> str:
 # --- sign-in ---------------------------------------------------------------------------------
 
 def _login_rate_limit() -> str:
-    return current_app.config.get("ADMIN_LOGIN_RATE_LIMIT", "5 per minute;30 per hour")
+    return current_app.config["ADMIN_LOGIN_RATE_LIMIT"]
 
 
 @bp.errorhandler(RateLimitExceeded)

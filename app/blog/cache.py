@@ -95,7 +95,7 @@ def _code_fingerprint(app: Flask) -> str:
 
 
 def get_cache(app: Flask) -> PageCache | None:
-    size = int(app.config.get("PAGE_CACHE_SIZE", 0) or 0)
+    size = app.config["PAGE_CACHE_SIZE"]
     if size <= 0:
         return None
     cache = app.extensions.get(_EXTENSION)
