@@ -12,20 +12,23 @@ import sqlalchemy as sa
 from email_validator import EmailNotValidError, validate_email
 from flask import Blueprint, abort, current_app, render_template, request, url_for
 from flask_login import current_user
-from itsdangerous import BadSignature, URLSafeSerializer, URLSafeTimedSerializer
 
 from app import fresh, live
 from app.errors import error_response
 from app.extensions import db
 from app.mail import Mail, get_mailer
 from app.models import Like, Post, User, liker_avatar, liker_name, utcnow
+from app.signing import BadLink, Purpose, sign, unsign
 from app.words import likes_text
 
 bp = Blueprint("likes", __name__)
 
 LIKERS_SHOWN = 12
 COOKIE = "parley_likes"
-CONFIRM_MAX_AGE = 3 * 24 * 3600
+LIKE_CONFIRM = Purpose("like-confirm", 3 * 24 * 3600,
+                       "This link has expired. Like the post again to get a new one.")
+# The browser's own likes: unsigned by time, as the cookie has always been (its max-age ends it).
+LIKES_COOKIE = Purpose("likes", None, timed=False)
 
 
 # Built once, and read as plain rows: the article page runs it on every uncached request.
@@ -58,17 +61,13 @@ def _record_change(post: Post, delta: int) -> None:
     fresh.pages_changed()
 
 
-def _signer() -> URLSafeTimedSerializer:
-    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt="like-confirm")
-
-
 def _browser_likes() -> list[int]:
     raw = request.cookies.get(COOKIE)
     if not raw:
         return []
     try:
-        data = URLSafeSerializer(current_app.config["SECRET_KEY"], salt="likes").loads(raw)
-    except BadSignature:
+        data = unsign(LIKES_COOKIE, raw)
+    except BadLink:
         return []
     return [i for i in data if isinstance(i, int)] if isinstance(data, list) else []
 
@@ -141,7 +140,7 @@ def unlike(slug: str):
 
 
 def _send_confirmation(like: Like, post: Post) -> None:
-    token = _signer().dumps({"id": like.id, "email": like.email})
+    token = sign(LIKE_CONFIRM, {"id": like.id, "email": like.email})
     link = url_for("likes.confirm", token=token, _external=True)
     title = current_app.config["BLOG_TITLE"]
     text = (f"Someone (we hope you) asked to like “{post.title}” with this address.\n\n"
@@ -153,15 +152,10 @@ def _send_confirmation(like: Like, post: Post) -> None:
 @bp.route("/likes/confirm/<token>", methods=["GET", "POST"])
 def confirm(token: str):
     """Show what the link confirms (GET); count the like (POST, the page's button)."""
-    from itsdangerous import SignatureExpired
-
     try:
-        data = _signer().loads(token, max_age=CONFIRM_MAX_AGE)
-    except SignatureExpired:
-        return render_template("likes/confirm.html", error="This link has expired. "
-                               "Like the post again to get a new one."), 400
-    except BadSignature:
-        return render_template("likes/confirm.html", error="This link is not valid."), 400
+        data = unsign(LIKE_CONFIRM, token)
+    except BadLink as bad:
+        return render_template("likes/confirm.html", error=str(bad)), 400
     like = db.session.get(Like, data.get("id")) if isinstance(data, dict) else None
     if like is None or like.email != data.get("email"):
         abort(404, description="This like no longer exists.")
@@ -175,8 +169,7 @@ def confirm(token: str):
     response = current_app.make_response(
         render_template("likes/confirm.html", like=like, post=post, done=True))
     ids = [i for i in _browser_likes() if i != like.id][-49:] + [like.id]
-    response.set_cookie(COOKIE, URLSafeSerializer(current_app.config["SECRET_KEY"],
-                                                  salt="likes").dumps(ids),
+    response.set_cookie(COOKIE, sign(LIKES_COOKIE, ids),
                         max_age=365 * 24 * 3600, httponly=True, samesite="Lax",
                         secure=current_app.config.get("SESSION_COOKIE_SECURE", False))
     return response

@@ -10,32 +10,20 @@ from typing import Any
 import sqlalchemy as sa
 from email_validator import EmailNotValidError, validate_email
 from flask import Blueprint, current_app, jsonify, render_template, request, url_for
-from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
 from app.comments import service
 from app.extensions import db
 from app.mail import Mail, get_mailer
 from app.models import Comment, Like, Post, Subscription
+from app.signing import BadLink, Purpose, sign, unsign
 
 bp = Blueprint("privacy", __name__, url_prefix="/my-comments")
-LINK_MAX_AGE = 3600  # an hour
-
-
-class BadLink(Exception):
-    pass
-
-
-def _signer() -> URLSafeTimedSerializer:
-    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt="my-comments")
+MY_COMMENTS = Purpose("my-comments", 3600,  # an hour
+                      "This link has expired (links work for an hour). Ask for a new one.")
 
 
 def _email_from(token: str) -> str:
-    try:
-        data = _signer().loads(token, max_age=LINK_MAX_AGE)
-    except SignatureExpired:
-        raise BadLink("This link has expired (links work for an hour). Ask for a new one.") from None
-    except BadSignature:
-        raise BadLink("This link is not valid. Check that it was copied whole.") from None
+    data = unsign(MY_COMMENTS, token)
     if not isinstance(data, dict) or not isinstance(data.get("email"), str):
         raise BadLink("This link is not valid.")
     return data["email"]
@@ -58,7 +46,7 @@ def ask():
         return render_template("privacy/ask.html", email=raw,
                                error="Please enter a valid email address."), 400
     if _comments_of(email):
-        link = url_for("privacy.mine", token=_signer().dumps({"email": email}), _external=True)
+        link = url_for("privacy.mine", token=sign(MY_COMMENTS, {"email": email}), _external=True)
         title = current_app.config["BLOG_TITLE"]
         text = (f"Here is the link to see, download or erase your comments on {title}:\n\n{link}\n\n"
                 "It works for an hour. If you did not ask for it, ignore this email.")

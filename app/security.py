@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 from urllib.parse import urlsplit
 
-from flask import current_app, request
+from flask import request
+
+from app.signing import Purpose, check_fingerprint, fingerprint
 
 
 def same_origin() -> bool:
@@ -25,11 +25,13 @@ def same_origin() -> bool:
     return f"{parts.scheme}://{parts.netloc}" == request.host_url.rstrip("/")
 
 
+MODERATION_HASH = Purpose("moderation-hash", None)
+
+
 def moderation_hash(comment_id: int) -> str:
     """The signed value WordPress puts in `?unapproved=ID&moderation-hash=…` links."""
-    key = current_app.config["SECRET_KEY"].encode()
-    return hmac.new(key, f"moderation:{comment_id}".encode(), hashlib.sha256).hexdigest()[:24]
+    return fingerprint(MODERATION_HASH, str(comment_id))
 
 
 def check_moderation_hash(comment_id: int, value: str) -> bool:
-    return hmac.compare_digest(moderation_hash(comment_id), value or "")
+    return check_fingerprint(MODERATION_HASH, str(comment_id), value)

@@ -151,7 +151,8 @@ def test_expired_confirmation_link(mailbox, monkeypatch):
     confirm = link(inbox.to("fan@example.com")[0], "/subscriptions/confirm/")
     from app.subscriptions import service
 
-    monkeypatch.setattr(service, "CONFIRM_MAX_AGE", -1)
+    monkeypatch.setattr(service, "CONFIRM", service.CONFIRM.__class__(
+        service.CONFIRM.salt, -1, service.CONFIRM.expired))
     response = client.get(confirm)
     assert response.status_code == 400 and "expired" in response.get_data(as_text=True)
 

@@ -24,8 +24,8 @@ from flask_limiter.errors import RateLimitExceeded
 from flask_login import current_user, login_user, logout_user
 from flask_wtf.csrf import generate_csrf
 
-from app import fresh
-from app.admin import bp, live, session_deadline
+from app import fresh, live
+from app.admin import bp, session_deadline
 from app.admin.forms import (
     BanForm,
     BulkForm,
@@ -44,6 +44,7 @@ from app.moderation import actions, bans, notify, rules
 from app.moderation.actions import Action
 from app.moderation.models import Actor, AuditAction, AuditEntry, Ban, BanKind, CommentRevision
 from app.settings import get_setting, set_setting
+from app.signing import BadLink
 from app.urls import post_url
 
 PER_PAGE = 20
@@ -91,6 +92,12 @@ def row_context(comment: Comment, csrf: str, back: str = "") -> dict[str, Any]:
     }
 
 
+def live_row(comment: Comment) -> str:
+    """A queue row for the live stream, rendered once for every admin: its empty CSRF field is
+    filled in by the page's script."""
+    return render_template("admin/_row.html", r=row_context(comment, ""))
+
+
 def queue_query(status: str, search: str) -> sa.Select:
     """The comments of a queue view, newest first, matching *search* in text, author, email or IP."""
     query = sa.select(Comment).options(so.selectinload(Comment.post))
@@ -111,7 +118,7 @@ def _answer(message: str, comment: Comment | None = None, *, status: int = 200,
             category: str = "success"):
     """Reply to a queue action: JSON for the page's script, else flash and go back."""
     if wants_json():
-        body: dict[str, Any] = {"message": message, "counts": live.counts()}
+        body: dict[str, Any] = {"message": message, "counts": live.queue_counts()}
         if comment is not None:
             body.update(id=comment.id, status=comment.status.value,
                         html=render_template("admin/_row.html", r=row_context(
@@ -193,7 +200,7 @@ def comments():
     csrf = generate_csrf()
     rows = [row_context(c, csrf, request.full_path) for c in page.items]
     return render_template("admin/comments.html", status=status, search=search, page=page,
-                           rows=rows, counts=live.counts(), bulk=BulkForm(), form=EmptyForm(),
+                           rows=rows, counts=live.queue_counts(), bulk=BulkForm(), form=EmptyForm(),
                            actions=Action, max_id=db.session.scalar(sa.func.max(Comment.id)) or 0)
 
 
@@ -314,7 +321,8 @@ def live_stream():
     deadline = session_deadline()
     app = current_app._get_current_object()
     db.session.remove()  # hold no pooled connection while the stream is open
-    response = Response(live.stream(app, after, deadline), mimetype="text/event-stream")
+    response = Response(live.queue_stream(app, after, deadline, live_row),
+                        mimetype="text/event-stream", direct_passthrough=True)
     response.headers["Cache-Control"] = "no-cache, private"
     response.headers["X-Accel-Buffering"] = "no"
     return response
@@ -474,7 +482,7 @@ def mail_action(token: str):
     sign-in, and acts only while the comment is still as the mail described it)."""
     try:
         claim = notify.read_link(token)
-    except notify.BadLink as bad:
+    except BadLink as bad:
         return render_template("admin/mail_confirm.html", problem=str(bad)), 400
     comment = db.session.get(Comment, claim.comment_id)
     if comment is None:

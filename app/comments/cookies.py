@@ -9,7 +9,8 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Response, current_app, request
-from itsdangerous import BadSignature, URLSafeTimedSerializer
+
+from app.signing import BadLink, Purpose, sign, unsign
 
 COMMENTER_COOKIE = "parley_commenter"
 MINE_COOKIE = "parley_mine"
@@ -18,29 +19,29 @@ MINE_MAX_AGE = 30 * 24 * 3600
 MINE_MAX = 20
 
 
-def _serializer(salt: str) -> URLSafeTimedSerializer:
-    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt=salt)
+COMMENTER = Purpose("commenter", ONE_YEAR)
+MINE = Purpose("mine", MINE_MAX_AGE)
 
 
-def _load(name: str, salt: str, max_age: int) -> Any:
+def _load(name: str, purpose: Purpose) -> Any:
     raw = request.cookies.get(name)
     if not raw:
         return None
     try:
-        return _serializer(salt).loads(raw, max_age=max_age)
-    except BadSignature:
+        return unsign(purpose, raw)
+    except BadLink:
         return None
 
 
-def _set(response: Response, name: str, value: Any, salt: str, max_age: int) -> None:
+def _set(response: Response, name: str, value: Any, purpose: Purpose) -> None:
     response.set_cookie(
-        name, _serializer(salt).dumps(value), max_age=max_age, httponly=True, samesite="Lax",
-        secure=current_app.config.get("SESSION_COOKIE_SECURE", False),
+        name, sign(purpose, value), max_age=purpose.max_age, httponly=True, samesite="Lax",
+        secure=current_app.config["SESSION_COOKIE_SECURE"],
     )
 
 
 def remembered_commenter() -> dict[str, str] | None:
-    data = _load(COMMENTER_COOKIE, "commenter", ONE_YEAR)
+    data = _load(COMMENTER_COOKIE, COMMENTER)
     return data if isinstance(data, dict) else None
 
 
@@ -49,17 +50,17 @@ def remember_commenter(response: Response, author: str, email: str, url: str,
     """WordPress's "Save my name, email, and website": a one-year cookie only when ticked."""
     if consent:
         _set(response, COMMENTER_COOKIE, {"author": author, "email": email, "url": url},
-             "commenter", ONE_YEAR)
+             COMMENTER)
     elif COMMENTER_COOKIE in request.cookies:
         response.delete_cookie(COMMENTER_COOKIE, httponly=True, samesite="Lax")
 
 
 def my_comment_ids() -> list[int]:
     """The comments this browser wrote (the latest MINE_MAX of them)."""
-    data = _load(MINE_COOKIE, "mine", MINE_MAX_AGE)
+    data = _load(MINE_COOKIE, MINE)
     return [i for i in data if isinstance(i, int)] if isinstance(data, list) else []
 
 
 def remember_mine(response: Response, comment_id: int) -> None:
     ids = [i for i in my_comment_ids() if i != comment_id][-(MINE_MAX - 1):] + [comment_id]
-    _set(response, MINE_COOKIE, ids, "mine", MINE_MAX_AGE)
+    _set(response, MINE_COOKIE, ids, MINE)

@@ -12,18 +12,18 @@ from typing import Any
 
 import sqlalchemy as sa
 from flask import Flask, current_app, has_request_context, render_template, request, url_for
-from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
 from app.database import after_commit
 from app.extensions import db
 from app.mail import get_mailer, send_mail
 from app.models import Comment, CommentStatus, User
+from app.signing import BadLink, Purpose, sign, unsign
 from app.urls import post_url
 
 _HELD = "parley.moderation.held"
-_SALT = "parley.moderation-mail"
 MAIL_ACTIONS = ("approve", "spam", "trash")
-DEFAULT_LINK_MAX_AGE = 3 * 24 * 3600  # three days
+MAIL_LINK = Purpose("parley.moderation-mail", 3 * 24 * 3600,  # MODERATION_LINK_MAX_AGE
+                    "This link has expired. Sign in to moderate the comment instead.")
 
 
 # --- signed links ------------------------------------------------------------------------------
@@ -36,30 +36,16 @@ class LinkClaim:
     recipient: str
 
 
-class BadLink(Exception):
-    """A mail link that is expired, tampered with or malformed; the message says which."""
-
-
-def _serializer() -> URLSafeTimedSerializer:
-    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt=_SALT)
-
-
 def sign_link(comment: Comment, action: str, recipient: str) -> str:
     if action not in MAIL_ACTIONS:
         raise ValueError(action)
-    return _serializer().dumps({"c": comment.id, "a": action, "s": comment.status.value,
-                                "r": recipient})
+    return sign(MAIL_LINK, {"c": comment.id, "a": action, "s": comment.status.value,
+                            "r": recipient})
 
 
 def read_link(token: str) -> LinkClaim:
     """The claim in *token*, or BadLink."""
-    max_age = int(current_app.config.get("MODERATION_LINK_MAX_AGE", DEFAULT_LINK_MAX_AGE))
-    try:
-        data: Any = _serializer().loads(token, max_age=max_age)
-    except SignatureExpired:
-        raise BadLink("This link has expired. Sign in to moderate the comment instead.") from None
-    except BadSignature:
-        raise BadLink("This link is not valid. Check that it was copied whole.") from None
+    data: Any = unsign(MAIL_LINK, token, max_age=current_app.config["MODERATION_LINK_MAX_AGE"])
     try:
         claim = LinkClaim(int(data["c"]), str(data["a"]), str(data["s"]), str(data["r"]))
     except (KeyError, TypeError, ValueError):
@@ -135,8 +121,7 @@ def _send_one(comment: Comment, recipient: str) -> None:
         "links": links,
         "post_link": post_url(comment.post, _external=True),
         "queue_link": url_for("admin.comments", status="pending", _external=True),
-        "max_age_hours": int(current_app.config.get("MODERATION_LINK_MAX_AGE",
-                                                    DEFAULT_LINK_MAX_AGE)) // 3600,
+        "max_age_hours": int(current_app.config["MODERATION_LINK_MAX_AGE"]) // 3600,
     }
     subject = f"[{current_app.config['BLOG_TITLE']}] Please moderate: “{comment.post.title}”"
     send_mail(recipient, subject, render_template("admin/mail/held.txt", **context),

@@ -10,48 +10,31 @@ from datetime import timedelta
 
 import sqlalchemy as sa
 from flask import current_app, has_request_context, render_template, request, url_for
-from itsdangerous import BadSignature, SignatureExpired, URLSafeSerializer, URLSafeTimedSerializer
 
 from app.database import after_commit
 from app.extensions import db
 from app.mail import Mail, get_mailer
 from app.models import Comment, CommentStatus, Post, Subscription, utcnow
+from app.signing import BadLink, Purpose, sign, unsign
 from app.urls import post_url
 
-CONFIRM_MAX_AGE = 3 * 24 * 3600  # a confirmation link works for three days
-
-
-class BadLink(Exception):
-    """A confirmation or unsubscribe link that is forged, expired or no longer applies."""
-
-
-def _confirm_signer() -> URLSafeTimedSerializer:
-    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt="subscription-confirm")
-
-
-def _unsubscribe_signer() -> URLSafeSerializer:
-    # Unsubscribe links never expire: a mail read months later must still let its reader leave.
-    return URLSafeSerializer(current_app.config["SECRET_KEY"], salt="subscription-unsubscribe")
+CONFIRM = Purpose("subscription-confirm", 3 * 24 * 3600,  # three days
+                  "This confirmation link has expired. Subscribe again to get a new one.")
+# Unsubscribe links never expire: a mail read months later must still let its reader leave.
+UNSUBSCRIBE = Purpose("subscription-unsubscribe", None, timed=False)
 
 
 def confirm_token(subscription: Subscription) -> str:
-    return _confirm_signer().dumps({"id": subscription.id, "email": subscription.email})
+    return sign(CONFIRM, {"id": subscription.id, "email": subscription.email})
 
 
 def unsubscribe_token(subscription: Subscription) -> str:
-    return _unsubscribe_signer().dumps({"id": subscription.id, "email": subscription.email})
+    return sign(UNSUBSCRIBE, {"id": subscription.id, "email": subscription.email})
 
 
 def load(token: str, *, confirm: bool) -> Subscription:
-    try:
-        if confirm:
-            data = _confirm_signer().loads(token, max_age=CONFIRM_MAX_AGE)
-        else:
-            data = _unsubscribe_signer().loads(token)
-    except SignatureExpired:
-        raise BadLink("This confirmation link has expired. Subscribe again to get a new one.") from None
-    except BadSignature:
-        raise BadLink("This link is not valid. Check that it was copied whole.") from None
+    """The subscription a confirm or unsubscribe link names, or BadLink."""
+    data = unsign(CONFIRM if confirm else UNSUBSCRIBE, token)
     subscription = db.session.get(Subscription, data.get("id")) if isinstance(data, dict) else None
     if subscription is None or subscription.email != data.get("email"):
         raise BadLink("This subscription no longer exists.")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, render_template, request
 
 from app.extensions import csrf
+from app.signing import BadLink
 from app.subscriptions import service
 
 bp = Blueprint("subscriptions", __name__, url_prefix="/subscriptions")
@@ -32,6 +33,6 @@ def _follow(token: str, action: str):
             return render_template("subscriptions/done.html", subscription=done(token),
                                    confirmed=confirming)
         subscription = service.load(token, confirm=confirming)
-    except service.BadLink as bad:
+    except BadLink as bad:
         return render_template("subscriptions/done.html", error=str(bad)), 400
     return render_template("subscriptions/ask.html", subscription=subscription, action=action)
