@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+import json
+import os
 import re
+import shutil
+import subprocess
 import xml.etree.ElementTree as ET
 from datetime import UTC, datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 import sqlalchemy as sa
 
+from app import live
 from app.extensions import db
 from app.models import Comment, CommentStatus, Event, Post
-from app.wxr import clean_post_html
+from app.wxr import clean_post_html, import_wxr, parse
 
 DATA = Path(__file__).resolve().parent / "data"
 WP12 = DATA / "wordpress-1.2.xml"
@@ -207,7 +213,7 @@ def test_export_then_import_into_an_empty_database_gives_the_same_blog(app, runn
     assert run(runner, "import", str(WPCOM10)).exit_code == 0
     with app.app_context():  # Parley's own fields must travel too
         db.session.execute(sa.update(Post).where(Post.slug == "chai-and-chai")
-                           .values(like_count=7, source_line="First published in Dawn."))
+                           .values(like_count=7, source_line="First published in Dawn ]]> Karachi."))
         db.session.commit()
     before = content_of(app)
     exported = tmp_path / "parley.xml"
@@ -363,3 +369,348 @@ def test_two_comments_by_one_author_in_one_second_stay_two(app, runner, tmp_path
     with app.app_context():
         c = comments_by_wp_id("same-second")
         assert c[3].parent_id == c[2].id
+
+
+# --- every door screens the same way; an import is not a live event ------------------------------
+
+def wp_commenter(wp_id: int, url: str) -> str:
+    return f"""<wp:comment><wp:comment_id>{wp_id}</wp:comment_id>
+<wp:comment_author>Visitor {wp_id}</wp:comment_author><wp:comment_author_url>{url}</wp:comment_author_url>
+<wp:comment_date_gmt>2020-05-01 11:0{wp_id}:00</wp:comment_date_gmt>
+<wp:comment_content>Hello.</wp:comment_content><wp:comment_approved>1</wp:comment_approved></wp:comment>"""
+
+
+def test_a_website_that_is_not_http_is_dropped_and_counted(app, runner, tmp_path):
+    path = tmp_path / "urls.xml"
+    path.write_text(minimal_wxr(
+        wp_commenter(1, "javascript:alert(607)")
+        + wp_commenter(2, "<![CDATA[ JaVaScRiPt:alert(document.cookie)]]>")
+        + wp_commenter(3, "data:text/html;base64,PHNjcmlwdD5hbGVydCgxKTwvc2NyaXB0Pg==")
+        + wp_commenter(4, "https://reader.example/?a=1&amp;b=2")
+        + wp_commenter(5, "https://reader.example/" + "x" * 200)  # too long for the column
+        + wp_commenter(6, "")
+    ), "utf-8")
+    result = run(runner, "import", str(path))
+    assert result.exit_code == 0, result.output
+    assert "Comments: 6 new (6 approved); 0 already here." in result.stdout
+    assert ("Commenters' website addresses dropped (the comments are kept): "
+            "1 longer than 200 characters, 3 not http or https.") in result.stdout
+    with app.app_context():
+        urls = {wp: c.author_url for wp, c in comments_by_wp_id("same-second").items()}
+    assert urls == {1: "", 2: "", 3: "", 4: "https://reader.example/?a=1&b=2", 5: "", 6: ""}
+
+
+def test_an_import_records_no_live_events(app, runner):
+    published: list[object] = []
+    live.get_broker(app).start(published.append)
+    result = run(runner, "import", str(WP12))
+    assert result.exit_code == 0, result.output
+    assert "Comments: 11 new" in result.stdout
+    with app.app_context():
+        assert db.session.scalar(sa.select(sa.func.count(Event.id))) == 0
+    assert published == []  # nothing told the hubs (post channels or the moderation queue)
+
+
+# --- the caller owns the transaction --------------------------------------------------------------
+
+def test_import_wxr_stages_and_leaves_the_commit_to_its_caller(app):
+    before = snapshot(app)
+    with app.app_context():
+        report = import_wxr(parse(WP12, ZoneInfo("Asia/Karachi")))
+        assert report.posts_created == 2 and sum(report.comments_created.values()) == 11
+        # flushed, so visible inside the transaction ...
+        assert db.session.scalar(sa.select(Post.id).where(Post.slug == "chai-and-chai"))
+        db.session.rollback()
+    assert snapshot(app) == before  # ... and nothing was committed
+
+
+def test_a_failed_import_is_rolled_back_by_the_command(app, runner, monkeypatch):
+    # The renderer is made to fail on the file's last comment: a crash half way through an
+    # import, with posts and comments already flushed (no real part fails on demand here).
+    import app.wxr.importer as importer
+
+    def failing_render(text: str) -> str:
+        if "Tea Notes" in text or "Samovar" in text:
+            raise RuntimeError("renderer crashed")
+        return real_render(text)
+
+    real_render = importer.render
+    monkeypatch.setattr(importer, "render", failing_render)
+    before = snapshot(app)
+    result = run(runner, "import", str(WP12))
+    assert result.exit_code == 1
+    assert isinstance(result.exception, RuntimeError)
+    assert snapshot(app) == before
+
+
+# --- the export, as WordPress's exporter writes it ------------------------------------------------
+
+# What export_wp() (wp-admin/includes/export.php, WordPress 6.x) writes, in its order. `True`: the
+# value goes through wxr_cdata(); `False`: it is written bare (numbers, dates in RFC 822, URLs).
+WORDPRESS_AUTHOR = {"wp:author_id": False, "wp:author_login": True, "wp:author_email": True,
+                    "wp:author_display_name": True, "wp:author_first_name": True,
+                    "wp:author_last_name": True}
+WORDPRESS_ITEM = {
+    "title": True, "link": False, "pubDate": False, "dc:creator": True, "guid": False,
+    "description": False, "content:encoded": True, "excerpt:encoded": True, "wp:post_id": False,
+    "wp:post_date": True, "wp:post_date_gmt": True, "wp:post_modified": True,
+    "wp:post_modified_gmt": True, "wp:comment_status": True, "wp:ping_status": True,
+    "wp:post_name": True, "wp:status": True, "wp:post_parent": False, "wp:menu_order": False,
+    "wp:post_type": True, "wp:post_password": True, "wp:is_sticky": False,
+}
+WORDPRESS_POSTMETA = {"wp:meta_key": True, "wp:meta_value": True}
+WORDPRESS_COMMENT = {
+    "wp:comment_id": False, "wp:comment_author": True, "wp:comment_author_email": True,
+    # WordPress writes the website bare (sanitize_url, unescaped: an "&" in it makes its own file
+    # ill-formed); Parley puts it in CDATA like the other text, so every parser reads it whole.
+    "wp:comment_author_url": True,
+    "wp:comment_author_IP": True, "wp:comment_date": True, "wp:comment_date_gmt": True,
+    "wp:comment_content": True, "wp:comment_approved": True, "wp:comment_type": True,
+    "wp:comment_parent": False, "wp:comment_user_id": False,
+}
+NUMBERS = {"wp:author_id", "wp:post_id", "wp:post_parent", "wp:menu_order", "wp:is_sticky",
+           "wp:comment_id", "wp:comment_parent", "wp:comment_user_id"}
+CDATA = re.compile(r"<!\[CDATA\[.*?\]\]>", re.DOTALL)
+
+
+def wxr_cdata(text: str) -> str:
+    """WordPress's wxr_cdata(), as written in PHP."""
+    return "<![CDATA[" + text.replace("]]>", "]]]]><![CDATA[>") + "]]>"
+
+
+def exported_blog(app, runner, tmp_path) -> Path:
+    """Both sample files, plus the values that trip parsers up, exported."""
+    assert run(runner, "import", str(WP12)).exit_code == 0
+    assert run(runner, "import", str(WPCOM10)).exit_code == 0
+    with app.app_context():
+        chai = db.session.scalar(sa.select(Post).where(Post.slug == "chai-and-chai"))
+        chai.source_line = "First published in Dawn ]]> Karachi."  # wxr_cdata splits it
+        chai.like_count = 0
+        ivan = db.session.scalar(sa.select(Comment).where(Comment.author_name == "Ivan Petrov"))
+        ivan.content += "\n\nSee <![CDATA[x]]> and ]]]]> too."
+        ivan.author_url = "https://ivan.example.ru/?tea=1&milk=0"
+        db.session.commit()
+    exported = tmp_path / "parley.xml"
+    result = run(runner, "export", str(exported))
+    assert result.exit_code == 0, result.output
+    return exported
+
+
+def elements(raw: str, tag: str) -> list[str]:
+    """The raw content of every <tag …>…</tag> in *raw*, CDATA left as written."""
+    pattern = rf"<{re.escape(tag)}(?: [^>]*)?>((?:<!\[CDATA\[.*?\]\]>|[^<])*)</{re.escape(tag)}>"
+    return [match.group(1) for match in re.finditer(pattern, raw, re.DOTALL)]
+
+
+def test_the_export_is_written_as_wordpress_writes_it(app, runner, tmp_path):
+    raw = exported_blog(app, runner, tmp_path).read_text("utf-8")
+    root = ET.fromstring(raw.encode())
+    channel = root.find("channel")
+    qualified = {"wp": WP, "dc": "{http://purl.org/dc/elements/1.1/}",
+                 "content": "{http://purl.org/rss/1.0/modules/content/}",
+                 "excerpt": "{http://wordpress.org/export/1.2/excerpt/}"}
+
+    def et_tag(tag: str) -> str:
+        prefix, _, local = tag.rpartition(":")
+        return qualified[prefix] + local if prefix else local
+
+    # No self-closing tag anywhere (the XML processor parser drops <x/> and the key it holds).
+    assert not re.search(r"<[^>]*/>", CDATA.sub("", raw))
+    items = channel.findall("item")
+    assert len(items) == 3
+    for spec, parents in ((WORDPRESS_AUTHOR, channel.findall(f"{WP}author")),
+                          (WORDPRESS_ITEM, items),
+                          (WORDPRESS_POSTMETA, [m for i in items for m in i.findall(f"{WP}postmeta")]),
+                          (WORDPRESS_COMMENT, [c for i in items for c in i.findall(f"{WP}comment")])):
+        for parent in parents:
+            # every element WordPress writes, in its order (the regex parser takes the first match)
+            children = [c.tag for c in parent if c.tag in {et_tag(t) for t in spec}]
+            assert children == [et_tag(t) for t in spec]
+        for tag, in_cdata in spec.items():
+            if tag in {"title", "description", "link", "pubDate"}:
+                continue  # the channel has these too, bare; checked per item below
+            texts = [p.findtext(et_tag(tag)) for p in parents]
+            written = elements(raw, tag)
+            assert len(written) == len(texts), tag
+            for text, value in zip(texts, written, strict=True):
+                if in_cdata:  # text in CDATA, HTML as is, "]]>" split as wxr_cdata splits it
+                    assert value == wxr_cdata(text), (tag, value)
+                else:
+                    assert "CDATA" not in value and value == text.replace("&", "&amp;"), (tag, value)
+                if tag in NUMBERS:
+                    assert re.fullmatch(r"\d+", value), (tag, value)  # "0" written out
+    for item in re.findall(r"\n\t<item>\n(.*?)\n\t</item>\n", raw, re.DOTALL):
+        assert re.search(r"^\t\t<title><!\[CDATA\[", item, re.MULTILINE)
+        assert "\t\t<description></description>" in item
+        for tag in ("wp:post_parent", "wp:menu_order", "wp:is_sticky"):
+            assert f"\t\t<{tag}>0</{tag}>" in item
+    assert raw.count("\n\t<item>\n") == raw.count("\n\t</item>\n") == 3  # lines of their own
+    # Each author on one line: the regex parser reads <wp:author>…</wp:author> from one line.
+    author_lines = [line for line in raw.splitlines() if "<wp:author>" in line]
+    assert len(author_lines) == 3 and all(line.endswith("</wp:author>") for line in author_lines)
+
+    # The values parsers get wrong, as WordPress writes them.
+    assert ("<wp:comment_content><![CDATA[We say <em>чай</em> too! <script>alert('xss')</script> "
+            "Tea & lemon <b>forever</b>.\n\nSee <![CDATA[x]]]]><![CDATA[> and ]]]]]]><![CDATA[> too."
+            "]]></wp:comment_content>") in raw
+    assert "<wp:meta_value><![CDATA[First published in Dawn ]]]]><![CDATA[> Karachi.]]></wp:meta_value>" \
+        in raw
+    assert "<wp:meta_value><![CDATA[0]]></wp:meta_value>" in raw  # no likes
+    assert raw.count("<wp:comment_approved><![CDATA[0]]></wp:comment_approved>") == 2  # pending
+    assert "<wp:comment_parent>0</wp:comment_parent>" in raw
+    assert "<wp:comment_author_url><![CDATA[https://ivan.example.ru/?tea=1&milk=0]]>" in raw
+    assert "&lt;" not in CDATA.sub("", raw)  # no escaped HTML outside CDATA either
+    with app.app_context():  # and all of it reads back as it was
+        chai = db.session.scalar(sa.select(Post).where(Post.slug == "chai-and-chai"))
+        meta = {m.findtext(f"{WP}meta_key"): m.findtext(f"{WP}meta_value")
+                for i in items for m in i.findall(f"{WP}postmeta")
+                if i.findtext(f"{WP}post_name") == "chai-and-chai"}
+        assert meta["_parley_source_line"] == chai.source_line
+        ivan = db.session.scalar(sa.select(Comment).where(Comment.author_name == "Ivan Petrov"))
+        assert [c.findtext(f"{WP}comment_content") for i in items for c in i.findall(f"{WP}comment")
+                if c.findtext(f"{WP}comment_id") == str(ivan.id)] == [ivan.content]
+
+
+# --- WordPress's importer reads it, with each of its parsers ---------------------------------------
+
+WP_IMPORTER_DIR = os.environ.get("WP_IMPORTER_DIR")
+PHP = shutil.which("php")
+PARSERS = {"simplexml": "WXR_Parser_SimpleXML", "xml": "WXR_Parser_XML",
+           "regex": "WXR_Parser_Regex", "xmlprocessor": "WXR_Parser_XML_Processor"}
+
+# Calls one parser of WordPress's importer on a file and prints what it read as JSON, with just
+# enough of WordPress around it (WP_Error, __()) for the parsers to run outside WordPress.
+PHP_DRIVER = r"""<?php
+[$_, $parsers, $class, $file] = $argv;
+set_error_handler(function ($no, $message, $where, $line) {
+    fwrite(STDERR, "PHP: $message ($where:$line)\n");
+    return true;
+});
+class WP_Error {
+    function __construct(public $code = '', public $message = '', public $data = '') {}
+    function get_error_code() { return $this->code; }
+    function get_error_message() { return $this->message; }
+    function get_error_data() { return $this->data; }
+}
+function is_wp_error($thing) { return $thing instanceof WP_Error; }
+function __($text, $domain = null) { return $text; }
+function esc_html($text) { return htmlspecialchars($text); }
+function _doing_it_wrong(...$args) {}
+const WP_DEBUG = false;
+if (is_file("$parsers/../php-toolkit/load.php")) {
+    require_once "$parsers/../php-toolkit/load.php";
+}
+foreach (glob("$parsers/class-wxr-parser*.php") as $source) {
+    require_once $source;
+}
+$result = (new $class())->parse($file);
+if (is_wp_error($result)) {
+    fwrite(STDERR, $result->get_error_code() . ': ' . $result->get_error_message() . "\n");
+    exit(2);
+}
+echo json_encode($result, JSON_UNESCAPED_UNICODE | JSON_UNESCAPED_SLASHES);
+"""
+
+
+@pytest.fixture
+def wordpress_parsers() -> Path:
+    if not PHP or not WP_IMPORTER_DIR:
+        pytest.skip(
+            "WordPress importer parsers SKIP: "
+            + ("php is not installed (apt-get install php-cli php-xml); " if not PHP else "")
+            + ("WP_IMPORTER_DIR is unset: point it at a checkout of "
+               "https://github.com/WordPress/wordpress-importer" if not WP_IMPORTER_DIR else ""))
+    root = Path(WP_IMPORTER_DIR)
+    for parsers in (root / "src" / "parsers", root / "parsers"):
+        if (parsers / "class-wxr-parser-simplexml.php").is_file():
+            return parsers
+    pytest.fail(f"WP_IMPORTER_DIR={root} holds no parsers/class-wxr-parser-simplexml.php")
+
+
+def read_with(parsers: Path, parser: str, path: Path, tmp_path: Path) -> dict:
+    if not (parsers / f"class-wxr-parser-{parser.replace('xmlprocessor', 'xml-processor')}.php").is_file():
+        pytest.skip(f"this importer has no {parser} parser (it came in 0.9.0)")
+    driver = tmp_path / "driver.php"
+    driver.write_text(PHP_DRIVER, "utf-8")
+    done = subprocess.run([PHP, str(driver), str(parsers), PARSERS[parser], str(path)],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == ""  # not a warning
+    return json.loads(done.stdout)
+
+
+def as_wordpress_sees_it(path: Path) -> dict:
+    """What each parser should find: the file read with ElementTree, in the parsers' keys."""
+    ns = {"wp": WP[1:-1], "dc": "http://purl.org/dc/elements/1.1/",
+          "content": "http://purl.org/rss/1.0/modules/content/",
+          "excerpt": "http://wordpress.org/export/1.2/excerpt/"}
+    channel = ET.parse(path).getroot().find("channel")
+
+    def fields(element, names: dict[str, str]) -> dict[str, str]:
+        return {key: element.findtext(tag, namespaces=ns) for key, tag in names.items()}
+
+    post_fields = {"post_id": "wp:post_id", "post_title": "title", "post_author": "dc:creator",
+                   "post_content": "content:encoded", "post_excerpt": "excerpt:encoded",
+                   "post_date": "wp:post_date", "post_date_gmt": "wp:post_date_gmt",
+                   "status": "wp:status", "post_name": "wp:post_name",
+                   "comment_status": "wp:comment_status", "ping_status": "wp:ping_status",
+                   "post_parent": "wp:post_parent", "menu_order": "wp:menu_order",
+                   "post_type": "wp:post_type", "post_password": "wp:post_password",
+                   "is_sticky": "wp:is_sticky", "guid": "guid"}
+    comment_fields = {t.removeprefix("wp:"): t for t in WORDPRESS_COMMENT}
+    author_fields = {t.removeprefix("wp:"): t for t in WORDPRESS_AUTHOR}
+    return {
+        "version": channel.findtext("wp:wxr_version", namespaces=ns),
+        "base_url": channel.findtext("wp:base_site_url", namespaces=ns),
+        "authors": {a.findtext("wp:author_login", namespaces=ns): fields(a, author_fields)
+                    for a in channel.findall("wp:author", ns)},
+        "posts": [
+            fields(item, post_fields) | {
+                "postmeta": [fields(m, {"key": "wp:meta_key", "value": "wp:meta_value"})
+                             for m in item.findall("wp:postmeta", ns)],
+                "comments": [fields(c, comment_fields) for c in item.findall("wp:comment", ns)],
+            }
+            for item in channel.findall("item")
+        ],
+    }
+
+
+def differences(expected, got, where: str = "") -> list[tuple[str, str, str]]:
+    """(where, expected, got) for each value that differs; numbers compared as text."""
+    if isinstance(expected, dict):
+        got = got if isinstance(got, dict) else {}
+        return [d for key, value in expected.items()
+                for d in differences(value, got.get(key), f"{where}.{key}".lstrip("."))]
+    if isinstance(expected, list):
+        got = got if isinstance(got, list) else []
+        if len(got) != len(expected):
+            return [(where, f"{len(expected)} entries", f"{len(got)} entries")]
+        return [d for i, (e, g) in enumerate(zip(expected, got, strict=True))
+                for d in differences(e, g, f"{where}[{i}]")]
+    got = "" if got is None else str(got)
+    return [] if got == expected else [(where, expected, got)]
+
+
+@pytest.mark.parametrize("parser", PARSERS)
+def test_every_parser_of_wordpress_importer_reads_the_export(app, runner, tmp_path, parser,
+                                                             wordpress_parsers):
+    exported = exported_blog(app, runner, tmp_path)
+    expected = as_wordpress_sees_it(exported)
+    got = read_with(wordpress_parsers, parser, exported, tmp_path)
+    assert len(got["posts"]) == 3 and len(got["authors"]) == 3
+    assert sum(len(p.get("comments", [])) for p in got["posts"]) == 17
+    found = differences(expected, got)
+    if parser == "regex":
+        # It writes <br> and <hr> in post content as <br /> and <hr /> on purpose: the same HTML.
+        found = [(where, e, g) for where, e, g in found
+                 if not (where.endswith((".post_content", ".post_excerpt"))
+                         and e.replace("<br>", "<br />").replace("<hr>", "<hr />") == g)]
+    if parser == "xml":
+        # WXR_Parser_XML reads any value that is exactly "0" as "" (`if ( ! trim( $cdata ) )` and
+        # `! empty( $this->cdata )`): WordPress's own exports lose their 0s to it the same way,
+        # and no way of writing "0" gets through. Its importer takes "" for 0 in the numbers;
+        # a pending comment's comment_approved is the one value that suffers.
+        lost = [where for where, e, g in found if where.endswith(".comment_approved")]
+        assert len(lost) == 2  # the two pending comments
+        found = [(where, e, g) for where, e, g in found if not (e == "0" and g == "")]
+    assert found == []
