@@ -21,13 +21,14 @@ from typing import Any
 import sqlalchemy as sa
 from email_validator import EmailNotValidError, validate_email
 
-from app import fresh, live, moderation
+from app import fresh, live
 from app.comments.content import http_url, render
 from app.database import insert_loaded
 from app.extensions import db
 from app.models import Comment, CommentStatus, Post, User, text_digest, utcnow
 from app.moderation import notify, rules
 from app.moderation.models import Actor, AuditAction, AuditEntry, CommentRevision
+from app.moderation.screen import Draft, Verdict, screen
 from app.settings import get_setting
 from app.subscriptions import service as subscriptions
 
@@ -53,19 +54,6 @@ class CommentRejected(Exception):
     message: str
     fields: dict[str, str] = field(default_factory=dict)
     retry_after: int | None = None
-
-
-@dataclass
-class Draft:
-    """A validated comment, ready to store."""
-
-    content: str
-    author: str
-    email: str
-    url: str
-    parent_id: int | None
-    notify: bool
-    html: str  # the text rendered once: stored, and what the link rule counts
 
 
 def _text(data: Mapping[str, Any], name: str) -> str:
@@ -266,9 +254,9 @@ def submit(post: Post, data: Mapping[str, Any], *, user: User | None = None, ip:
 
 
 def _screen(post: Post, draft: Draft, user: User | None, ip: str,
-            user_agent: str) -> moderation.Verdict:
+            user_agent: str) -> Verdict:
     """The rules' verdict on *draft*; refused outright raises CommentRejected."""
-    verdict = moderation.screen(post, draft, user, ip, user_agent)
+    verdict = screen(post, draft, user, ip, user_agent)
     if verdict.refuse:
         raise CommentRejected(403, verdict.error, verdict.refuse)
     return verdict

@@ -1,0 +1,97 @@
+"""Moderation rules: decide whether an incoming comment is published, held, trashed or refused.
+
+`screen()` is the one place the comment service asks. It applies, in WordPress's order:
+bans (ours), then — for everyone but an admin — the disallowed keywords (→ trash), and the hold
+rules (everyone held, too many links, moderation keywords, first comment) (→ pending). Every
+rule that fired is recorded on the comment and shown in the moderation queue.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import sqlalchemy as sa
+
+from app.extensions import db
+from app.models import Comment, CommentStatus, Post, User
+from app.moderation import bans, rules
+from app.settings import get_setting
+
+BANNED_MESSAGE = ("Sorry, your comment could not be accepted. "
+                  "If you think this is a mistake, please contact the site owner.")
+CLOSED_MESSAGE = "Comments are closed on this post."
+
+
+@dataclass
+class Draft:
+    """A comment checked against the form's rules, ready to screen and store."""
+
+    content: str
+    author: str
+    email: str
+    url: str
+    parent_id: int | None
+    notify: bool
+    html: str  # the text rendered once: stored, and what the link rule counts
+
+
+@dataclass
+class Verdict:
+    """What the rules decided about a new comment, and why (shown in the moderation queue)."""
+
+    status: CommentStatus
+    reasons: list[str] = field(default_factory=list)
+    refuse: str | None = None  # a polite message: the comment is not stored at all
+    error: str = "refused"  # the machine-readable code that goes with *refuse*
+
+
+def screen(post: Post, draft: Draft, user: User | None, ip: str, user_agent: str) -> Verdict:
+    """Apply the bans and the Discussion settings to a new comment."""
+    if rules.closed_by_age(post):
+        return Verdict(CommentStatus.PENDING, refuse=CLOSED_MESSAGE, error="closed")
+    if user is not None and user.is_admin:
+        return Verdict(CommentStatus.APPROVED)
+
+    banned = bans.find(draft.email, user, ip)
+    if banned:
+        reasons = [b.label for b in banned]
+        if get_setting("ban_action") == "refuse":
+            return Verdict(CommentStatus.PENDING, reasons, refuse=BANNED_MESSAGE, error="banned")
+        return Verdict(CommentStatus.PENDING, reasons)
+
+    fields = {"content": draft.content, "author": draft.author, "email": draft.email,
+              "url": draft.url, "ip": ip, "user_agent": user_agent}
+    disallowed = rules.match_keywords(get_setting("disallowed_keys"), fields)
+    if disallowed:
+        return Verdict(CommentStatus.TRASH, [f"disallowed {r}" for r in disallowed])
+
+    reasons = _hold_reasons(draft, user, fields)
+    return Verdict(CommentStatus.PENDING if reasons else CommentStatus.APPROVED, reasons)
+
+
+def _hold_reasons(draft: Draft, user: User | None, fields: dict[str, str]) -> list[str]:
+    reasons: list[str] = []
+    rule = get_setting("comment_moderation")
+    if rule == "everyone":
+        reasons.append("every comment is held")
+    max_links = int(get_setting("comment_max_links"))
+    if max_links > 0:
+        links = rules.count_links(draft.html)
+        if links >= max_links:
+            reasons.append(f"{links} links" if links != 1 else "1 link")
+    reasons += rules.match_keywords(get_setting("moderation_keys"), fields)
+    if rule == "unknown" and not _previously_approved(draft, user):
+        reasons.append("first comment")
+    return reasons
+
+
+def _previously_approved(draft: Draft, user: User | None) -> bool:
+    """WordPress's default: has this author a comment approved before?"""
+    known = sa.select(Comment.id).where(Comment.status == CommentStatus.APPROVED)
+    if user is not None:
+        known = known.where(Comment.user_id == user.id)
+    elif draft.email:
+        known = known.where(Comment.author_email == draft.email, Comment.author_name == draft.author)
+    else:
+        return False
+    return db.session.scalar(known.limit(1)) is not None
