@@ -11,6 +11,7 @@ import click
 import sqlalchemy as sa
 from flask import Flask
 
+from app.comments import cli as comments_cli
 from app.comments.content import render
 from app.extensions import db
 from app.models import Comment, CommentStatus, Post
@@ -54,8 +55,6 @@ def seed_article() -> tuple[Post, bool]:
 
 
 def register(app: Flask) -> None:
-    from app.comments import cli as comments_cli
-
     comments_cli.register(app)
 
     @app.cli.command("seed")

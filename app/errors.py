@@ -5,9 +5,10 @@ from __future__ import annotations
 import logging
 
 import sqlalchemy as sa
-from flask import Flask, jsonify, render_template, request
+from flask import Flask, jsonify, make_response, render_template, request
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException, InternalServerError
+from werkzeug.http import HTTP_STATUS_CODES
 
 from app.extensions import db
 
@@ -46,8 +47,6 @@ def error_response(status: int, message: str | None = None, error: str | None = 
     else:
         response = render_template("errors/error.html", status=status, message=message)
     if isinstance(response, str):
-        from flask import make_response
-
         response = make_response(response)
     response.status_code = status
     for name, value in (headers or {}).items():
@@ -56,8 +55,6 @@ def error_response(status: int, message: str | None = None, error: str | None = 
 
 
 def _slug(status: int) -> str:
-    from werkzeug.http import HTTP_STATUS_CODES
-
     return HTTP_STATUS_CODES.get(status, "error").lower().replace(" ", "_").replace("'", "")
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import Flask, Response, current_app, request
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 # Scripts come only from our own origin (static/js): no inline script, no eval. Avatars come from
 # Gravatar and the sign-in providers, so images may be any https origin. Styles stay 'self' too:
@@ -44,8 +45,6 @@ def register(app: Flask) -> None:
     """Install the headers, and trust X-Forwarded-* from as many proxies as PROXY_COUNT says."""
     proxies = app.config["PROXY_COUNT"]
     if proxies:
-        from werkzeug.middleware.proxy_fix import ProxyFix
-
         # Without this, behind nginx every reader has the proxy's IP (one rate-limit bucket for
         # the whole world) and request.is_secure is false, so HSTS is never sent.
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
-from flask import url_for
+from flask import current_app, has_request_context, request, url_for
 
 from app.words import local_time
 
@@ -16,6 +16,14 @@ from app.words import local_time
 class _Dated(Protocol):
     published_at: Any
     slug: str
+
+
+def site_url() -> str:
+    """The site's address for links that leave the request (mail, exports): the request's own
+    host while there is one, else SITE_URL, else http://localhost."""
+    if has_request_context():
+        return request.host_url.rstrip("/")
+    return current_app.config["SITE_URL"] or "http://localhost"
 
 
 def permalink_args(post: _Dated) -> dict[str, Any]:

@@ -11,14 +11,15 @@ from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
-from flask import Flask, current_app, has_request_context, render_template, request, url_for
+from flask import Flask, current_app, render_template, url_for
 
 from app.database import after_commit
 from app.extensions import db
 from app.mail import get_mailer, send_mail
 from app.models import Comment, CommentStatus, User
+from app.settings import get_setting
 from app.signing import BadLink, Purpose, sign, unsign
-from app.urls import post_url
+from app.urls import post_url, site_url
 
 _HELD = "parley.moderation.held"
 MAIL_ACTIONS = ("approve", "spam", "trash")
@@ -78,7 +79,7 @@ def comment_held(comment: Comment) -> None:
     if not comment.hold_reasons or any(r.startswith("banned ") for r in comment.hold_reasons):
         return
     app = current_app._get_current_object()
-    base_url = request.url_root if has_request_context() else (app.config.get("SITE_URL") or "")
+    base_url = site_url()
     mail = after_commit(_HeldMail(app, base_url), key=_HELD)
     mail.ids.append(comment.id)
 
@@ -90,14 +91,12 @@ def moderator_emails() -> list[str]:
     found = db.session.scalars(sa.select(User.email).where(User.is_admin.is_(True),
                                                            User.email.is_not(None)))
     emails = [e.strip().lower() for e in found if e and e.strip()]
-    emails += current_app.config.get("ADMIN_EMAILS") or []
+    emails += current_app.config["ADMIN_EMAILS"]
     return list(dict.fromkeys(emails))
 
 
 def notify_held(ids: list[int], base_url: str) -> None:
     """Mail every moderator about the held comments *ids* (runs on the mail thread)."""
-    from app.settings import get_setting
-
     try:
         if not get_setting("moderation_notify"):
             return

@@ -9,14 +9,14 @@ from __future__ import annotations
 from datetime import timedelta
 
 import sqlalchemy as sa
-from flask import current_app, has_request_context, render_template, request, url_for
+from flask import current_app, render_template, url_for
 
 from app.database import after_commit
 from app.extensions import db
 from app.mail import Mail, get_mailer
 from app.models import Comment, CommentStatus, Post, Subscription, utcnow
 from app.signing import BadLink, Purpose, sign, unsign
-from app.urls import post_url
+from app.urls import post_url, site_url
 
 CONFIRM = Purpose("subscription-confirm", 3 * 24 * 3600,  # three days
                   "This confirmation link has expired. Subscribe again to get a new one.")
@@ -41,12 +41,6 @@ def load(token: str, *, confirm: bool) -> Subscription:
     return subscription
 
 
-def base_url() -> str:
-    if has_request_context():
-        return request.host_url.rstrip("/")
-    return current_app.config.get("SITE_URL") or "http://127.0.0.1:8000"
-
-
 def subscribe(email: str, post: Post | None) -> Subscription | None:
     """Ask *email* to confirm a subscription (comments on *post*, or new posts when None)."""
     email = email.strip().lower()
@@ -66,7 +60,7 @@ def subscribe(email: str, post: Post | None) -> Subscription | None:
     else:
         subscription.created_at = utcnow()
     db.session.flush()
-    sub_id, site = subscription.id, base_url()
+    sub_id, site = subscription.id, site_url()
     after_commit(lambda: get_mailer().submit(lambda: _send_confirmation(sub_id, site)))
     return subscription
 
@@ -121,7 +115,7 @@ def comment_published(comment: Comment) -> None:
     # hand-off, a pooled connection and two queries) for every comment.
     if db.session.connection().execute(_CONFIRMED, {"post_id": comment.post_id}).first() is None:
         return
-    site = base_url()
+    site = site_url()
     # comment.id is read after the commit: a new comment may not have one yet
     after_commit(lambda: get_mailer().submit(lambda comment_id=comment.id: _notify(comment_id, site)))
 
