@@ -1,7 +1,4 @@
-"""The blog itself: the article page at its permalink and at `/`."""
+"""The blog itself: the article page at its permalink and at `/` (views.py), the page cache
+(cache.py) and the feeds (feeds.py)."""
 
-from flask import Blueprint
-
-bp = Blueprint("blog", __name__)
-
-from app.blog import views  # noqa: E402,F401
+from app.blog.views import bp  # noqa: F401

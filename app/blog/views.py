@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Response, abort, current_app, make_response, render_template, request
+from flask import Blueprint, Response, abort, current_app, make_response, render_template, request
 from flask_login import current_user
 
-from app.blog import bp, cache
+from app.blog import cache
 from app.comments.pages import NoSuchPage, comment_page
 from app.comments.threads import build_thread
 from app.extensions import db
@@ -16,7 +16,8 @@ from app.models import Comment, CommentStatus, Event, Post
 from app.moderation.rules import accepts_comments
 from app.security import check_moderation_hash
 from app.settings import get_setting
-from app.urls import comment_page_url, permalink_args, post_url  # noqa: F401 (re-exported)
+
+bp = Blueprint("blog", __name__)
 
 
 def _held_from_link(post: Post) -> Comment | None:
