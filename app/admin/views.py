@@ -25,7 +25,7 @@ from flask_login import current_user, login_user, logout_user
 from flask_wtf.csrf import generate_csrf
 
 from app import fresh, live
-from app.admin import bp, session_deadline
+from app.admin.access import bp, session_deadline
 from app.admin.forms import (
     BanForm,
     BulkForm,
