@@ -15,7 +15,10 @@ from zoneinfo import ZoneInfo
 
 from limits import parse_many
 
-PROVIDERS = ("WORDPRESS", "GOOGLE", "TWITTER", "FACEBOOK")
+from app.auth import providers as _providers
+
+# The NAMEs of the `<NAME>_CLIENT_ID`-style settings: one per record in app/auth/providers.py.
+PROVIDERS = tuple(p.config_prefix for p in _providers.PROVIDERS)
 PROVIDER_SETTINGS = (
     "CLIENT_ID",
     "CLIENT_SECRET",

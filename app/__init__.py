@@ -87,10 +87,10 @@ def register_extensions(app: Flask) -> None:
     install_after_commit()
 
     from app import live, models
-    from app.auth import providers
+    from app.auth import oauth
 
     login_manager.user_loader(models.User.load)
-    providers.init_app(app)  # the four sign-in providers, in a registry of this app's own
+    oauth.init_app(app)  # every sign-in provider, in an Authlib registry of this app's own
     live.install_session_hooks()
 
 

@@ -14,6 +14,7 @@ from flask import abort
 from flask_login import UserMixin
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from app.auth.providers import PROVIDERS_BY_NAME
 from app.extensions import db
 from app.words import format_comment_date, local_time
 
@@ -161,8 +162,6 @@ class User(UserMixin, db.Model):
     @property
     def provider_label(self) -> str | None:
         """The sign-in provider this person uses, as readers call it ("Google")."""
-        from app.auth.providers import PROVIDERS_BY_NAME
-
         if not self.accounts:
             return None
         info = PROVIDERS_BY_NAME.get(self.accounts[-1].provider)

@@ -22,6 +22,7 @@ import sqlalchemy as sa
 from joserfc import jwt
 from joserfc.jwk import RSAKey
 
+from app.auth import oauth
 from app.commands import seed_article
 from app.extensions import db
 from app.models import Comment, OAuthAccount, User
@@ -286,15 +287,13 @@ def test_endpoints_can_be_overridden_with_authlib_config_names(database_url):
         WORDPRESS_ACCESS_TOKEN_URL="https://wp.example.test/token",
         WORDPRESS_API_BASE_URL="https://wp.example.test/api/",
         GOOGLE_SERVER_METADATA_URL="https://id.example.test/.well-known/openid-configuration"))
-    from app.auth.providers import client
-
     with app.test_request_context():
-        wordpress = client("wordpress")
+        wordpress = oauth.client("wordpress")
         assert wordpress.authorize_url == "https://wp.example.test/authorize"
         assert wordpress.access_token_url == "https://wp.example.test/token"
         assert wordpress.api_base_url == "https://wp.example.test/api/"
-        assert client("google")._server_metadata_url.startswith("https://id.example.test/")
-        assert client("twitter").api_base_url == "https://api.x.com/2/"  # untouched: the default
+        assert oauth.client("google")._server_metadata_url.startswith("https://id.example.test/")
+        assert oauth.client("twitter").api_base_url == "https://api.x.com/2/"  # untouched: the default
 
 
 # --- after signing in ----------------------------------------------------------------------------

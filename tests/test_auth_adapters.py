@@ -1,27 +1,37 @@
-"""Each provider's adapter, fed the JSON that provider sends (recorded in tests/data/)."""
+"""Each provider's profile mapping, fed the JSON that provider sends (recorded in tests/data/)."""
 
 from __future__ import annotations
 
+import ast
 import json
 from pathlib import Path
 
 import pytest
 
-from app.auth.providers import (
-    ADAPTERS,
-    Profile,
-    ProfileError,
-    facebook_profile,
-    google_profile,
-    twitter_profile,
-    wordpress_profile,
-)
+from app.auth import providers
+from app.auth.providers import PROVIDERS_BY_NAME, Profile, ProfileError
 
 DATA = Path(__file__).resolve().parent / "data"
 
 
 def recorded(name: str):
     return json.loads((DATA / name).read_text("utf-8"))
+
+
+def wordpress_profile(raw) -> Profile:
+    return PROVIDERS_BY_NAME["wordpress"].read_profile(raw)
+
+
+def google_profile(raw) -> Profile:
+    return PROVIDERS_BY_NAME["google"].read_profile(raw)
+
+
+def twitter_profile(raw) -> Profile:
+    return PROVIDERS_BY_NAME["twitter"].read_profile(raw)
+
+
+def facebook_profile(raw) -> Profile:
+    return PROVIDERS_BY_NAME["facebook"].read_profile(raw)
 
 
 def test_wordpress_maps_me_with_a_verified_email():
@@ -91,9 +101,50 @@ def test_facebook_without_email_and_with_the_default_silhouette():
 ])
 def test_a_profile_without_an_id_is_refused(name, raw):
     with pytest.raises(ProfileError):
-        ADAPTERS[name](raw)
+        PROVIDERS_BY_NAME[name].read_profile(raw)
 
 
 def test_names_fall_back_when_the_provider_sends_none():
     assert twitter_profile({"data": {"id": "1", "username": "someone"}}).name == "@someone"
     assert wordpress_profile({"ID": 5}).name == "WordPress.com user"
+
+
+def test_the_icons_order_labels_and_alt_texts_are_the_seed_pages():
+    assert [(p.name, p.label, p.icon, p.icon_alt) for p in providers.PROVIDERS] == [
+        ("wordpress", "WordPress.com", "img/wordpress.svg", "WordPress.com Logo"),
+        ("google", "Google", "img/google.svg", "Google photo"),
+        ("twitter", "X (Twitter)", "img/twitter.svg", "Twitter picture"),
+        ("facebook", "Facebook", "img/facebook.svg", "Facebook photo"),
+    ]
+
+
+def test_endpoint_placeholders_are_filled_from_the_providers_settings():
+    settings = PROVIDERS_BY_NAME["facebook"].client_settings(
+        {"FACEBOOK_GRAPH_VERSION": "v21.0", "OAUTH_TIMEOUT": 3})
+    assert settings["authorize_url"] == "https://www.facebook.com/v21.0/dialog/oauth"
+    assert settings["access_token_url"] == "https://graph.facebook.com/v21.0/oauth/access_token"
+    assert settings["api_base_url"] == "https://graph.facebook.com/v21.0/"
+    assert settings["client_kwargs"] == {"scope": "email public_profile", "default_timeout": 3.0,
+                                         "token_endpoint_auth_method": "client_secret_post"}
+
+
+def test_a_record_that_cannot_work_is_refused_when_written():
+    with pytest.raises(ValueError, match="authorize_url"):
+        providers.Provider(name="half", label="Half", icon="img/half.svg", icon_alt="Half",
+                           scope="read", profile_claims=dict, profile_endpoint="me",
+                           authorize_url="https://half.example/authorize")
+    with pytest.raises(ValueError, match="profile_endpoint"):
+        providers.Provider(name="mute", label="Mute", icon="img/mute.svg", icon_alt="Mute",
+                           scope="read", profile_claims=dict,
+                           authorize_url="https://mute.example/a",
+                           access_token_url="https://mute.example/t")
+
+
+def test_the_records_import_nothing_from_the_app():
+    """Models and templates read the records, so the records may not read them back."""
+    tree = ast.parse(Path(providers.__file__).read_text("utf-8"))
+    imported = {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import)
+                for alias in node.names}
+    imported |= {node.module for node in ast.walk(tree)
+                 if isinstance(node, ast.ImportFrom) and node.module}
+    assert not {name for name in imported if name == "app" or name.startswith("app.")}

@@ -9,6 +9,7 @@ import pytest
 import requests
 import sqlalchemy as sa
 
+from app.auth import oauth
 from app.extensions import db
 from app.models import OAuthAccount, User
 from tests.oauth.servers import NodeServer, serve_parley
@@ -146,8 +147,6 @@ def test_profile_endpoint_too_slow(site, mocks):
 def test_provider_down(site, mocks):
     app = site.app
     app.config["WORDPRESS_ACCESS_TOKEN_URL"] = "http://127.0.0.1:9/oauth2/token"  # discard port
-    from app.auth.providers import init_app
-
-    init_app(app)
+    oauth.init_app(app)
     response = sign_in(site, "wordpress")
     assert_back_on_article(site, response, 502, "WordPress.com is not answering properly.")

@@ -10,6 +10,7 @@ import pytest
 import requests
 import sqlalchemy as sa
 
+from app.auth import oauth
 from app.commands import seed_article
 from app.extensions import db
 from app.models import OAuthAccount, User
@@ -143,11 +144,9 @@ def test_missing_pkce_verifier(site, provider):
 def test_without_pkce_the_server_refuses_at_once(strict, tmp_path):
     """A client configured without PKCE (as a careless one would be) is turned away by the
     provider: the reader is back on the article with a message, not an error page."""
-    from app.auth import providers
-
     site = build_site(strict, tmp_path)
     with site.app.test_request_context():
-        providers.client("twitter").client_kwargs.pop("code_challenge_method")
+        oauth.client("twitter").client_kwargs.pop("code_challenge_method")
     browser = requests.Session()
     response = browser.get(start(site, "twitter", browser), timeout=10)
     assert response.status_code == 502

@@ -1,1 +1,1 @@
-"""Signing in: the four social providers and local admin passwords."""
+"""Signing in: the social providers (one record each in providers.py) and local admin passwords."""

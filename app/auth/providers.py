@@ -1,23 +1,26 @@
-"""The four sign-in providers: how to reach each one, and one small adapter per provider that maps
-its raw profile onto one `Profile`.
+"""The sign-in providers, one declarative record each: what readers see (label, icon), where the
+provider lives (endpoints, scope, client authentication, PKCE) and how its profile JSON maps onto
+one `Profile`. Adding a provider is adding a record to `PROVIDERS`.
 
-Authlib does the protocol (state, nonce, PKCE, token exchange, id_token validation); this module
-only says where each provider lives and what its profile looks like. Each provider's endpoints can
-be overridden with Authlib's own config names (`GOOGLE_SERVER_METADATA_URL`,
-`TWITTER_AUTHORIZE_URL`, `WORDPRESS_ACCESS_TOKEN_URL`, `FACEBOOK_API_BASE_URL`, …).
+Authlib does the protocol (app/auth/oauth.py registers these records with it); this module only
+describes the providers, and imports nothing from the app, so models and templates can read it.
+Each provider's endpoints can be overridden with Authlib's own config names
+(`GOOGLE_SERVER_METADATA_URL`, `TWITTER_AUTHORIZE_URL`, `WORDPRESS_ACCESS_TOKEN_URL`,
+`FACEBOOK_API_BASE_URL`, …).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from string import Formatter
 from typing import Any
 
-from authlib.integrations.flask_client import FlaskOAuth2App, OAuth
-from flask import Flask, current_app, url_for
+from flask import current_app
 
-# How long to wait for a provider before telling the reader it is not answering (seconds).
-DEFAULT_TIMEOUT = 10.0
+Claims = Mapping[str, Any]
+"""A profile in OpenID Connect's standard claims: `sub`, `name`, `email`, `email_verified`,
+`picture`, `profile` (the person's public page)."""
 
 
 @dataclass(frozen=True)
@@ -36,221 +39,227 @@ class ProfileError(ValueError):
     """A provider's profile that cannot be used (no id, not a JSON object)."""
 
 
+ENDPOINTS = ("authorize_url", "access_token_url", "api_base_url", "server_metadata_url")
+
+
 @dataclass(frozen=True)
-class ProviderInfo:
-    name: str  # URL name: /login/<name>; Authlib's registry name; config prefix in upper case
+class Provider:
+    """Everything Parley knows about one sign-in provider.
+
+    Endpoints may hold `{placeholders}`, filled from the setting `<NAME>_<PLACEHOLDER>` (Facebook's
+    `{graph_version}` from `FACEBOOK_GRAPH_VERSION`); Authlib's `<NAME>_AUTHORIZE_URL`-style
+    settings replace them whole.
+    """
+
+    name: str  # URL name (/login/<name>), Authlib's registry name, config prefix in upper case
     label: str  # what a reader calls it
+    icon: str  # under static/
     icon_alt: str  # the seed page's alt text
+    scope: str
+    # The profile mapping: the provider's raw profile JSON (an object) → standard claims.
+    profile_claims: Callable[[Mapping[str, Any]], Claims]
+    # Where the profile is read, relative to api_base_url, query included. None for an OpenID
+    # Connect provider: the validated id_token's claims, completed by the discovery document's
+    # userinfo endpoint.
+    profile_endpoint: str | None = None
+    authorize_url: str | None = None
+    access_token_url: str | None = None
+    api_base_url: str | None = None
+    server_metadata_url: str | None = None  # OpenID Connect discovery
+    token_endpoint_auth_method: str = "client_secret_basic"  # or client_secret_post (in the body)
+    pkce: bool = False  # send an S256 code challenge and its verifier
+    # Google writes its id_tokens' `iss` both with and without `https://`: accept both forms.
+    issuer_without_scheme: bool = False
+
+    def __post_init__(self) -> None:
+        if not self.server_metadata_url and not (self.authorize_url and self.access_token_url):
+            raise ValueError(f"{self.name}: give server_metadata_url or both authorize_url "
+                             "and access_token_url")
+        if self.profile_endpoint is None and not self.openid:
+            raise ValueError(f"{self.name}: a plain OAuth 2.0 provider needs a profile_endpoint")
 
     @property
     def config_prefix(self) -> str:
         return self.name.upper()
 
     @property
+    def openid(self) -> bool:
+        """An OpenID Connect provider: Authlib sends a nonce and checks the id_token."""
+        return "openid" in self.scope.split()
+
+    @property
     def enabled(self) -> bool:
+        """On when the current app has both credentials (`<NAME>_CLIENT_ID`, `_CLIENT_SECRET`)."""
         config = current_app.config
         prefix = self.config_prefix
         return bool(config.get(f"{prefix}_CLIENT_ID") and config.get(f"{prefix}_CLIENT_SECRET"))
 
-    def login_url(self, next_url: str | None = None) -> str:
-        """Where the icon points: start signing in, then come back to *next_url*."""
-        return url_for("auth.login", provider=self.name, next=next_url or None)
-
-
-PROVIDERS: tuple[ProviderInfo, ...] = (
-    ProviderInfo("wordpress", "WordPress.com", "WordPress.com Logo"),
-    ProviderInfo("google", "Google", "Google photo"),
-    ProviderInfo("twitter", "X (Twitter)", "Twitter picture"),
-    ProviderInfo("facebook", "Facebook", "Facebook photo"),
-)
-PROVIDERS_BY_NAME = {p.name: p for p in PROVIDERS}
-
-
-# --- registration ------------------------------------------------------------------------------
-
-def _settings(name: str, config: Mapping[str, Any]) -> dict[str, Any]:
-    """The real provider's endpoints and client options; app config overrides the endpoints."""
-    timeout = float(config.get("OAUTH_TIMEOUT") or DEFAULT_TIMEOUT)
-    if name == "wordpress":
-        return {
-            "authorize_url": "https://public-api.wordpress.com/oauth2/authenticate",
-            "access_token_url": "https://public-api.wordpress.com/oauth2/token",
-            "api_base_url": "https://public-api.wordpress.com/rest/v1.1/",
-            "client_kwargs": {"scope": "auth", "token_endpoint_auth_method": "client_secret_post",
-                              "default_timeout": timeout},
+    def client_settings(self, config: Mapping[str, Any]) -> dict[str, Any]:
+        """This provider's keyword arguments for Authlib's `register()`, under *config*."""
+        client_kwargs: dict[str, Any] = {
+            "scope": self.scope,
+            "token_endpoint_auth_method": self.token_endpoint_auth_method,
+            "default_timeout": float(config["OAUTH_TIMEOUT"]),
         }
-    if name == "google":
-        return {
-            "server_metadata_url": "https://accounts.google.com/.well-known/openid-configuration",
-            # PKCE as well as the secret: Google supports it and strict servers require it.
-            "client_kwargs": {"scope": "openid email profile", "code_challenge_method": "S256",
-                              "default_timeout": timeout},
-        }
-    if name == "twitter":
-        return {
-            "authorize_url": "https://x.com/i/oauth2/authorize",
-            "access_token_url": "https://api.x.com/2/oauth2/token",
-            "api_base_url": "https://api.x.com/2/",
-            # X requires PKCE and HTTP Basic client authentication for confidential clients.
-            "client_kwargs": {"scope": "users.read tweet.read", "code_challenge_method": "S256",
-                              "token_endpoint_auth_method": "client_secret_basic",
-                              "default_timeout": timeout},
-        }
-    if name == "facebook":
-        version = config.get("FACEBOOK_GRAPH_VERSION") or "v19.0"
-        return {
-            "authorize_url": f"https://www.facebook.com/{version}/dialog/oauth",
-            "access_token_url": f"https://graph.facebook.com/{version}/oauth/access_token",
-            "api_base_url": f"https://graph.facebook.com/{version}/",
-            "client_kwargs": {"scope": "email public_profile",
-                              "token_endpoint_auth_method": "client_secret_post",
-                              "default_timeout": timeout},
-        }
-    raise KeyError(name)
+        if self.pkce:
+            client_kwargs["code_challenge_method"] = "S256"
+        settings: dict[str, Any] = {"client_kwargs": client_kwargs}
+        for key in ENDPOINTS:
+            template = getattr(self, key)
+            if template:
+                fields = {f for _, f, _, _ in Formatter().parse(template) if f}
+                settings[key] = template.format(
+                    **{f: config[f"{self.config_prefix}_{f.upper()}"] for f in fields})
+        return settings
+
+    def read_profile(self, raw: Any) -> Profile:
+        """The `Profile` behind this provider's raw profile JSON.
+
+        :raise ProfileError: not a JSON object, or no id in it.
+        """
+        if not isinstance(raw, Mapping):
+            raise ProfileError(f"{self.name} sent a profile that is not a JSON object")
+        claims = self.profile_claims(raw)
+        subject = claims.get("sub")
+        if isinstance(subject, bool) or text(subject) is None:
+            raise ProfileError(f"{self.name} sent a profile without an id")
+        return Profile(
+            provider=self.name,
+            subject=text(subject),
+            name=text(claims.get("name")) or f"{self.label} user",
+            # The one rule for every provider: an address it does not vouch for is not kept.
+            email=text(claims.get("email")) if is_true(claims.get("email_verified")) else None,
+            avatar=text(claims.get("picture")),
+            profile_url=text(claims.get("profile")),
+        )
 
 
-def init_app(app: Flask) -> None:
-    """Give *app* its own Authlib registry with the four providers registered.
+# --- helpers for the profile mappings ------------------------------------------------------------
 
-    Authlib's registry caches each client built from the config of the app it was bound to, and
-    holds one `.app`; a registry per app keeps apps with different providers (tests, several
-    sites in one process) from reading each other's endpoints. `overwrite=True` lets the
-    `<NAME>_AUTHORIZE_URL`-style settings replace the real providers' endpoints.
-    """
-    registry = OAuth()
-    registry.init_app(app)  # stores itself in app.extensions
-    for info in PROVIDERS:
-        registry.register(info.name, overwrite=True, **_settings(info.name, app.config))
-
-
-def client(name: str) -> FlaskOAuth2App:
-    """The current app's Authlib client for provider *name*."""
-    registry: OAuth = current_app.extensions["authlib.integrations.flask_client"]
-    return registry.create_client(name)
-
-
-# --- profiles ----------------------------------------------------------------------------------
-
-def _text(value: Any) -> str | None:
+def text(value: Any) -> str | None:
+    """*value* as stripped text; None for nothing, a blank, an object or a list."""
     if value is None or isinstance(value, (dict, list)):
         return None
     value = str(value).strip()
     return value or None
 
 
-def _verified(flag: Any) -> bool:
+def first_text(*values: Any) -> str | None:
+    """The first of *values* that is text (for a name with fallbacks)."""
+    return next((t for t in map(text, values) if t), None)
+
+
+def is_true(flag: Any) -> bool:
     """True for a provider's "yes, verified" (a JSON true; some send the string "true")."""
     return flag is True or (isinstance(flag, str) and flag.lower() == "true")
 
 
-def _subject(value: Any, provider: str) -> str:
-    subject = _text(value)
-    if subject is None or isinstance(value, bool):
-        raise ProfileError(f"{provider} sent a profile without an id")
-    return subject
+# --- the profile mappings ------------------------------------------------------------------------
 
-
-def _object(raw: Any, provider: str) -> Mapping[str, Any]:
-    if not isinstance(raw, Mapping):
-        raise ProfileError(f"{provider} sent a profile that is not a JSON object")
-    return raw
-
-
-def wordpress_profile(raw: Any) -> Profile:
+def wordpress_claims(raw: Mapping[str, Any]) -> Claims:
     """WordPress.com `/rest/v1.1/me`: a numeric `ID`, `display_name`, `avatar_URL`, `profile_URL`."""
-    raw = _object(raw, "wordpress")
-    verified = _verified(raw.get("email_verified")) or _verified(raw.get("verified"))
-    return Profile(
-        provider="wordpress",
-        subject=_subject(raw.get("ID"), "wordpress"),
-        name=_text(raw.get("display_name")) or _text(raw.get("username")) or "WordPress.com user",
-        email=_text(raw.get("email")) if verified else None,
-        avatar=_text(raw.get("avatar_URL")),
-        profile_url=_text(raw.get("profile_URL")),
-    )
+    return {
+        "sub": raw.get("ID"),
+        "name": first_text(raw.get("display_name"), raw.get("username")),  # username: the login
+        "email": raw.get("email"),
+        "email_verified": is_true(raw.get("email_verified")) or is_true(raw.get("verified")),
+        "picture": raw.get("avatar_URL"),
+        "profile": raw.get("profile_URL"),
+    }
 
 
-def google_profile(raw: Any) -> Profile:
-    """Google's OpenID Connect claims (validated id_token merged with userinfo)."""
-    raw = _object(raw, "google")
-    return Profile(
-        provider="google",
-        subject=_subject(raw.get("sub"), "google"),
-        name=_text(raw.get("name")) or _text(raw.get("given_name")) or "Google user",
-        email=_text(raw.get("email")) if _verified(raw.get("email_verified")) else None,
-        avatar=_text(raw.get("picture")),
-        profile_url=None,  # Google gives no public profile page
-    )
+def google_claims(raw: Mapping[str, Any]) -> Claims:
+    """Google's OpenID Connect claims (validated id_token merged with userinfo), as they are."""
+    return {
+        "sub": raw.get("sub"),
+        "name": first_text(raw.get("name"), raw.get("given_name")),
+        "email": raw.get("email"),
+        "email_verified": raw.get("email_verified"),
+        "picture": raw.get("picture"),
+        # no `profile`: Google gives no public profile page
+    }
 
 
-def twitter_profile(raw: Any) -> Profile:
+def twitter_claims(raw: Mapping[str, Any]) -> Claims:
     """X `/2/users/me?user.fields=profile_image_url`: everything inside `data`."""
-    data = _object(_object(raw, "twitter").get("data"), "twitter")
-    username = _text(data.get("username"))
-    return Profile(
-        provider="twitter",
-        subject=_subject(data.get("id"), "twitter"),
-        name=_text(data.get("name")) or (f"@{username}" if username else "X user"),
+    data = raw.get("data")
+    data = data if isinstance(data, Mapping) else {}
+    username = text(data.get("username"))
+    return {
+        "sub": data.get("id"),
+        "name": first_text(data.get("name"), f"@{username}" if username else "X user"),
         # X sends no email unless the app has the users.email scope; then it is confirmed.
-        email=_text(data.get("confirmed_email")),
-        avatar=_text(data.get("profile_image_url")),
-        profile_url=f"https://x.com/{username}" if username else None,
-    )
+        "email": data.get("confirmed_email"),
+        "email_verified": True,
+        "picture": data.get("profile_image_url"),
+        "profile": f"https://x.com/{username}" if username else None,
+    }
 
 
-def facebook_profile(raw: Any) -> Profile:
+def facebook_claims(raw: Mapping[str, Any]) -> Claims:
     """Facebook Graph `/me?fields=id,name,email,picture`: an app-scoped `id`."""
-    raw = _object(raw, "facebook")
     picture = raw.get("picture")
-    picture_data = picture.get("data") if isinstance(picture, Mapping) else None
-    avatar = None
-    if isinstance(picture_data, Mapping) and not picture_data.get("is_silhouette"):
-        avatar = _text(picture_data.get("url"))
-    return Profile(
-        provider="facebook",
-        subject=_subject(raw.get("id"), "facebook"),
-        name=_text(raw.get("name")) or "Facebook user",
+    picture = picture.get("data") if isinstance(picture, Mapping) else None
+    silhouette = not isinstance(picture, Mapping) or picture.get("is_silhouette")
+    return {
+        "sub": raw.get("id"),
+        "name": raw.get("name"),
+        "email": raw.get("email"),
         # The Graph API says nothing about whether `email` was confirmed, so it is not trusted
         # (django-allauth's VERIFIED_EMAIL defaults to False for the same reason).
-        email=None,
-        avatar=avatar,
-        profile_url=None,  # `link` needs the user_link permission, which we do not ask for
-    )
-
-
-ADAPTERS: dict[str, Callable[[Any], Profile]] = {
-    "wordpress": wordpress_profile,
-    "google": google_profile,
-    "twitter": twitter_profile,
-    "facebook": facebook_profile,
-}
-
-
-def fetch_raw_profile(name: str, oauth_client: FlaskOAuth2App, token: Mapping[str, Any]) -> Any:
-    """Ask provider *name* who the token belongs to; return its JSON as it came.
-
-    :raise requests.RequestException: the provider failed or did not answer.
-    :raise ValueError: the answer was not JSON.
-    """
-    if name == "google":
-        # The validated id_token's claims, completed by userinfo (some servers put only `sub`
-        # in the id_token). OpenID Connect requires userinfo's `sub` to be the id_token's.
-        claims = dict(token.get("userinfo") or {})
-        endpoint = oauth_client.load_server_metadata().get("userinfo_endpoint")
-        if endpoint:
-            response = oauth_client.get(endpoint, token=dict(token))
-            response.raise_for_status()
-            info = _object(response.json(), "google")
-            if claims.get("sub") and str(info.get("sub")) != str(claims["sub"]):
-                raise ProfileError("google's userinfo is about someone else than its id_token")
-            claims = {**info, **claims}
-        return claims
-    paths = {
-        "wordpress": ("me", None),
-        "twitter": ("users/me", {"user.fields": "profile_image_url"}),
-        "facebook": ("me", {"fields": "id,name,email,picture"}),
+        "email_verified": False,
+        "picture": None if silhouette else picture.get("url"),  # the grey default: none
+        # no `profile`: `link` needs the user_link permission, which we do not ask for
     }
-    path, params = paths[name]
-    response = oauth_client.get(path, token=dict(token), params=params)
-    response.raise_for_status()
-    return response.json()
+
+
+# --- the providers, in the order of the icons ----------------------------------------------------
+
+PROVIDERS: tuple[Provider, ...] = (
+    Provider(
+        name="wordpress", label="WordPress.com",
+        icon="img/wordpress.svg", icon_alt="WordPress.com Logo",
+        authorize_url="https://public-api.wordpress.com/oauth2/authenticate",
+        access_token_url="https://public-api.wordpress.com/oauth2/token",
+        api_base_url="https://public-api.wordpress.com/rest/v1.1/",
+        scope="auth",
+        token_endpoint_auth_method="client_secret_post",
+        profile_endpoint="me",
+        profile_claims=wordpress_claims,
+    ),
+    Provider(
+        name="google", label="Google",
+        icon="img/google.svg", icon_alt="Google photo",
+        server_metadata_url="https://accounts.google.com/.well-known/openid-configuration",
+        scope="openid email profile",
+        pkce=True,  # as well as the secret: Google supports it and strict servers require it
+        issuer_without_scheme=True,
+        profile_claims=google_claims,
+    ),
+    Provider(
+        name="twitter", label="X (Twitter)",
+        icon="img/twitter.svg", icon_alt="Twitter picture",
+        authorize_url="https://x.com/i/oauth2/authorize",
+        access_token_url="https://api.x.com/2/oauth2/token",
+        api_base_url="https://api.x.com/2/",
+        scope="users.read tweet.read",
+        # X requires PKCE and HTTP Basic client authentication for confidential clients.
+        pkce=True,
+        token_endpoint_auth_method="client_secret_basic",
+        profile_endpoint="users/me?user.fields=profile_image_url",
+        profile_claims=twitter_claims,
+    ),
+    Provider(
+        name="facebook", label="Facebook",
+        icon="img/facebook.svg", icon_alt="Facebook photo",
+        # Graph versions are retired on a schedule: FACEBOOK_GRAPH_VERSION picks one.
+        authorize_url="https://www.facebook.com/{graph_version}/dialog/oauth",
+        access_token_url="https://graph.facebook.com/{graph_version}/oauth/access_token",
+        api_base_url="https://graph.facebook.com/{graph_version}/",
+        scope="email public_profile",
+        token_endpoint_auth_method="client_secret_post",
+        profile_endpoint="me?fields=id,name,email,picture",
+        profile_claims=facebook_claims,
+    ),
+)
+PROVIDERS_BY_NAME: dict[str, Provider] = {p.name: p for p in PROVIDERS}

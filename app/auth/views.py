@@ -28,16 +28,9 @@ from flask_login import current_user, login_user, logout_user
 from joserfc.errors import JoseError
 from werkzeug.exceptions import HTTPException
 
-from app.auth import accounts
-from app.auth.providers import (
-    ADAPTERS,
-    PROVIDERS_BY_NAME,
-    Profile,
-    ProfileError,
-    ProviderInfo,
-    client,
-    fetch_raw_profile,
-)
+from app.auth import accounts, oauth
+from app.auth.providers import PROVIDERS_BY_NAME, Profile, ProfileError, Provider
+from app.blog.views import render_post
 from app.errors import error_response
 from app.extensions import db
 from app.models import Post, gravatar_url
@@ -69,13 +62,13 @@ def safe_next(target: str | None) -> str | None:
     return parts.path + (f"?{parts.query}" if parts.query else "")  # the fragment is ours to set
 
 
-def _provider_or_404(name: str) -> ProviderInfo:
-    info = PROVIDERS_BY_NAME.get(name)
-    if info is None:
+def _provider_or_404(name: str) -> Provider:
+    provider = PROVIDERS_BY_NAME.get(name)
+    if provider is None:
         abort(404)
-    if not info.enabled:
-        abort(404, f"Signing in with {info.label} is not configured on this site.")
-    return info
+    if not provider.enabled:
+        abort(404, f"Signing in with {provider.label} is not configured on this site.")
+    return provider
 
 
 def _callback_url(provider: str) -> str:
@@ -93,7 +86,7 @@ def login(provider: str):
     session[NEXT_KEY] = next_url
     try:
         # Authlib keeps state, nonce and the PKCE verifier in the session; no token ever is.
-        return client(provider).authorize_redirect(_callback_url(provider))
+        return oauth.client(provider).authorize_redirect(_callback_url(provider))
     except requests.RequestException as exc:  # Google's discovery document did not load
         return _failed(info, next_url, _network_failure(info, exc))
 
@@ -113,19 +106,18 @@ def callback(provider: str):
     return redirect(_landing(next_url), 303)
 
 
-def _complete(info: ProviderInfo) -> Profile:
-    """Run Authlib's half of the callback and the provider's adapter; raise SignInFailed."""
-    oauth_client = client(info.name)
+def _complete(info: Provider) -> Profile:
+    """Run Authlib's half of the callback and the provider's profile mapping; raise SignInFailed."""
+    oauth_client = oauth.client(info.name)
     try:
         _refuse_expired_state(info.name)
         kwargs = {}
-        if info.name == "google":
-            kwargs["claims_options"] = _id_token_claims(oauth_client)
+        if info.openid:
+            kwargs["claims_options"] = oauth.id_token_claims_options(info, oauth_client)
         token = oauth_client.authorize_access_token(**kwargs)
-        if info.name == "google" and not token.get("userinfo"):
+        if info.openid and not token.get("userinfo"):
             raise SignInFailed(400, _UNVERIFIED.format(label=info.label), "no id_token")
-        raw = fetch_raw_profile(info.name, oauth_client, token)
-        return ADAPTERS[info.name](raw)
+        return info.read_profile(oauth.fetch_raw_profile(info, oauth_client, token))
     except MismatchingStateError:
         raise SignInFailed(400, "Your sign-in expired or could not be checked. Please try again.",
                            "missing, forged or expired state") from None
@@ -162,16 +154,7 @@ _UNVERIFIED = ("We could not verify the sign-in {label} sent, so you are not sig
                "Please try again.")
 
 
-def _id_token_claims(oauth_client) -> dict:
-    """Check the id_token's issuer and audience exactly (Authlib alone accepts a wrong `aud`
-    when `azp` names us). Google writes its issuer both with and without `https://`."""
-    issuer = oauth_client.load_server_metadata().get("issuer") or ""
-    issuers = sorted({issuer, issuer.removeprefix("https://")} - {""})
-    return {"iss": {"essential": True, "values": issuers},
-            "aud": {"essential": True, "value": oauth_client.client_id}}
-
-
-def _network_failure(info: ProviderInfo, exc: requests.RequestException) -> SignInFailed:
+def _network_failure(info: Provider, exc: requests.RequestException) -> SignInFailed:
     if isinstance(exc, requests.Timeout):
         return SignInFailed(504, f"{info.label} did not answer in time. Please try again later, "
                                  "or comment as a guest.", f"timeout: {exc}")
@@ -183,7 +166,7 @@ def _network_failure(info: ProviderInfo, exc: requests.RequestException) -> Sign
                              "or comment as a guest.", f"provider unreachable or failing: {detail}")
 
 
-def _failed(info: ProviderInfo, next_url: str, failure: SignInFailed) -> Response:
+def _failed(info: Provider, next_url: str, failure: SignInFailed) -> Response:
     """Log *failure* and show the article the reader came from with the message, in place."""
     log_at = logging.INFO if failure.status == 200 else logging.WARNING
     log.log(log_at, "sign-in with %s failed (%s): %s", info.name, failure.status, failure.reason)
@@ -192,8 +175,6 @@ def _failed(info: ProviderInfo, next_url: str, failure: SignInFailed) -> Respons
     if post is None:
         response = error_response(failure.status, failure.message)
     else:
-        from app.blog.views import render_post
-
         response = render_post(post, status=failure.status, signin_error=failure.message,
                                signin_return=next_url)
     # This page is about one reader's sign-in: never cached, never indexed.
