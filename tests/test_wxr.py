@@ -486,7 +486,7 @@ def exported_blog(app, runner, tmp_path) -> Path:
         chai = db.session.scalar(sa.select(Post).where(Post.slug == "chai-and-chai"))
         chai.source_line = "First published in Dawn ]]> Karachi."  # wxr_cdata splits it
         chai.like_count = 0
-        ivan = db.session.scalar(sa.select(Comment).where(Comment.author_name == "Ivan Petrov"))
+        ivan = db.session.scalar(sa.select(Comment).where(Comment.content.startswith("We say")))
         ivan.content += "\n\nSee <![CDATA[x]]> and ]]]]> too."
         ivan.author_url = "https://ivan.example.ru/?tea=1&milk=0"
         db.session.commit()
@@ -545,6 +545,24 @@ def test_the_export_is_written_as_wordpress_writes_it(app, runner, tmp_path):
         for tag in ("wp:post_parent", "wp:menu_order", "wp:is_sticky"):
             assert f"\t\t<{tag}>0</{tag}>" in item
     assert raw.count("\n\t<item>\n") == raw.count("\n\t</item>\n") == 3  # lines of their own
+    # WordPress's importer inserts comments in id order and links a reply only to a comment
+    # inserted before it: a parent's id is lower than its replies' (in the sample file a reply
+    # comes before the comment it answers, so it was stored first).
+    ids = [int(c.findtext(f"{WP}comment_id")) for i in items for c in i.findall(f"{WP}comment")]
+    assert len(set(ids)) == len(ids) == 17
+    replies = 0
+    for item in items:
+        here = {int(c.findtext(f"{WP}comment_id")): c for c in item.findall(f"{WP}comment")}
+        for number, comment in here.items():
+            parent = int(comment.findtext(f"{WP}comment_parent"))
+            if parent:
+                replies += 1
+                assert parent in here and parent < number
+    assert replies == 4
+    by_text = {c.findtext(f"{WP}comment_content")[:7]: c
+               for i in items for c in i.findall(f"{WP}comment")}
+    assert by_text["بہت خوب"].findtext(f"{WP}comment_parent") == \
+        by_text["We say "].findtext(f"{WP}comment_id")
     # Each author on one line: the regex parser reads <wp:author>…</wp:author> from one line.
     author_lines = [line for line in raw.splitlines() if "<wp:author>" in line]
     assert len(author_lines) == 3 and all(line.endswith("</wp:author>") for line in author_lines)
@@ -566,9 +584,8 @@ def test_the_export_is_written_as_wordpress_writes_it(app, runner, tmp_path):
                 for i in items for m in i.findall(f"{WP}postmeta")
                 if i.findtext(f"{WP}post_name") == "chai-and-chai"}
         assert meta["_parley_source_line"] == chai.source_line
-        ivan = db.session.scalar(sa.select(Comment).where(Comment.author_name == "Ivan Petrov"))
-        assert [c.findtext(f"{WP}comment_content") for i in items for c in i.findall(f"{WP}comment")
-                if c.findtext(f"{WP}comment_id") == str(ivan.id)] == [ivan.content]
+        ivan = db.session.scalar(sa.select(Comment).where(Comment.content.startswith("We say")))
+        assert by_text["We say "].findtext(f"{WP}comment_content") == ivan.content
 
 
 # --- WordPress's importer reads it, with each of its parsers ---------------------------------------

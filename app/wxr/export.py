@@ -21,6 +21,7 @@ it bare and unescaped, so an address with `&` in it makes its own file ill-forme
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
@@ -142,16 +143,22 @@ def export_wxr(out: IO[bytes], *,
                   + _cdata("wp:author_display_name", name) + _cdata("wp:author_first_name", "")
                   + _cdata("wp:author_last_name", "") + "</wp:author>")
         write("", "\t" + _text("generator", "Parley"), "")
+        comment_ids = itertools.count(1)
         for post in progress(posts):
             write(*_item(post, post_url(post, _external=True), base, zone,
-                         logins.get(_author_name(post), ""), report))
+                         logins.get(_author_name(post), ""), comment_ids, report))
         write("</channel>", "</rss>")
     return report
 
 
 def _item(post: Post, permalink: str, base: str, zone: ZoneInfo, login: str,
-          report: ExportReport) -> list[str]:
-    """One post and its comments, as the lines of an `<item>`, in WordPress's order."""
+          comment_ids: Iterator[int], report: ExportReport) -> list[str]:
+    """One post and its comments, as the lines of an `<item>`, in WordPress's order.
+
+    Comments are numbered in the file, from *comment_ids*, parents before their replies; Parley's
+    own ids are not written (no importer keeps a file's comment ids; WordPress's and Parley's
+    find a comment again by its author and date).
+    """
     lines = [
         "\t<item>",
         "\t\t" + _cdata("title", post.title),
@@ -184,13 +191,15 @@ def _item(post: Post, permalink: str, base: str, zone: ZoneInfo, login: str,
                   "\t\t" + _cdata("wp:meta_value", value),
                   "\t\t</wp:postmeta>"]
     report.posts += 1
-    comments = db.session.scalars(
+    comments = list(db.session.scalars(
         sa.select(Comment).where(Comment.post_id == post.id).order_by(Comment.id)
-    )
-    for comment in comments:
+    ))
+    numbers: dict[int, int] = {}  # Parley id → the file's comment_id
+    for comment in _parents_first(comments):
+        numbers[comment.id] = next(comment_ids)
         lines += [
             "\t\t<wp:comment>",
-            "\t\t\t" + _text("wp:comment_id", comment.id),
+            "\t\t\t" + _text("wp:comment_id", numbers[comment.id]),
             "\t\t\t" + _cdata("wp:comment_author", comment.author_name),
             "\t\t\t" + _cdata("wp:comment_author_email", comment.author_email),
             "\t\t\t" + _cdata("wp:comment_author_url", comment.author_url),
@@ -200,10 +209,37 @@ def _item(post: Post, permalink: str, base: str, zone: ZoneInfo, login: str,
             "\t\t\t" + _cdata("wp:comment_content", comment.content),
             "\t\t\t" + _cdata("wp:comment_approved", STATUS_TO_WP[comment.status]),
             "\t\t\t" + _cdata("wp:comment_type", comment.comment_type or "comment"),
-            "\t\t\t" + _text("wp:comment_parent", comment.parent_id or 0),
+            "\t\t\t" + _text("wp:comment_parent", numbers.get(comment.parent_id or 0, 0)),
             "\t\t\t" + _text("wp:comment_user_id", 0),
             "\t\t</wp:comment>",
         ]
         report.comments[comment.status.value] += 1
     lines.append("\t</item>")
     return lines
+
+
+def _parents_first(comments: list[Comment]) -> list[Comment]:
+    """*comments* in id order, but each reply after the comment it answers.
+
+    A reply can have the lower id: an import stores a file's comments in the file's order, and
+    a file may list a reply first. WordPress's importer inserts comments in id order and links a
+    reply only to a comment already inserted, so in the file every parent must come first.
+    """
+    ids = {comment.id for comment in comments}
+    waiting: dict[int, list[Comment]] = {}  # parent id → its replies not yet placed
+    placed: list[Comment] = []
+    done: set[int] = set()
+
+    def place(comment: Comment) -> None:
+        placed.append(comment)
+        done.add(comment.id)
+        for reply in waiting.pop(comment.id, []):
+            place(reply)
+
+    for comment in comments:
+        parent = comment.parent_id
+        if parent is None or parent not in ids or parent in done:
+            place(comment)
+        else:
+            waiting.setdefault(parent, []).append(comment)
+    return placed + [c for replies in waiting.values() for c in replies]  # only in a cycle
