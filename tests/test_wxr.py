@@ -600,7 +600,9 @@ PARSERS = {"simplexml": "WXR_Parser_SimpleXML", "xml": "WXR_Parser_XML",
 PHP_DRIVER = r"""<?php
 [$_, $parsers, $class, $file] = $argv;
 set_error_handler(function ($no, $message, $where, $line) {
-    fwrite(STDERR, "PHP: $message ($where:$line)\n");
+    if (!($no & (E_DEPRECATED | E_USER_DEPRECATED))) {  // old importers on a new PHP: not ours
+        fwrite(STDERR, "PHP: $message ($where:$line)\n");
+    }
     return true;
 });
 class WP_Error {
@@ -644,9 +646,17 @@ def wordpress_parsers() -> Path:
     pytest.fail(f"WP_IMPORTER_DIR={root} holds no parsers/class-wxr-parser-simplexml.php")
 
 
+def importer_version(parsers: Path) -> tuple[int, ...]:
+    plugin = parsers.parent / "wordpress-importer.php"
+    found = plugin.is_file() and re.search(r"Version:\s*([\d.]+)", plugin.read_text("utf-8"))
+    return tuple(int(n) for n in found.group(1).split(".")) if found else (99,)
+
+
 def read_with(parsers: Path, parser: str, path: Path, tmp_path: Path) -> dict:
     if not (parsers / f"class-wxr-parser-{parser.replace('xmlprocessor', 'xml-processor')}.php").is_file():
         pytest.skip(f"this importer has no {parser} parser (it came in 0.9.0)")
+    if parser == "regex" and importer_version(parsers) < (0, 8):
+        pytest.skip("the regex parser before importer 0.8 drops every blank line of any text")
     driver = tmp_path / "driver.php"
     driver.write_text(PHP_DRIVER, "utf-8")
     done = subprocess.run([PHP, str(driver), str(parsers), PARSERS[parser], str(path)],
