@@ -100,7 +100,7 @@ def _post_name(slug: str) -> str:
 @contextmanager
 def _site_urls(app: Flask) -> Iterator[str]:
     """A request context on SITE_URL (or localhost), so permalinks come out absolute."""
-    base = app.config.get("SITE_URL") or "http://localhost"
+    base = app.config["SITE_URL"] or "http://localhost"
     with app.test_request_context("/", base_url=base):
         yield base.rstrip("/")
 
