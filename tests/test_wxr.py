@@ -14,11 +14,13 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import sqlalchemy as sa
+import sqlalchemy.orm as so
 
 from app import live
 from app.extensions import db
 from app.models import Comment, CommentStatus, Event, Post
 from app.wxr import clean_post_html, import_wxr, parse
+from app.wxr import importer as wxr_importer
 
 DATA = Path(__file__).resolve().parent / "data"
 WP12 = DATA / "wordpress-1.2.xml"
@@ -413,6 +415,24 @@ def test_an_import_records_no_live_events(app, runner):
 
 # --- the caller owns the transaction --------------------------------------------------------------
 
+@pytest.fixture
+def commits():
+    """How many transactions were committed while the test ran."""
+    counted: list[object] = []
+
+    def count(session) -> None:
+        counted.append(session)
+
+    sa.event.listen(so.Session, "after_commit", count)
+    yield counted
+    sa.event.remove(so.Session, "after_commit", count)
+
+
+def test_the_import_command_commits_once(app, runner, commits):
+    assert run(runner, "import", str(WP12)).exit_code == 0
+    assert len(commits) == 1
+
+
 def test_import_wxr_stages_and_leaves_the_commit_to_its_caller(app):
     before = snapshot(app)
     with app.app_context():
@@ -424,22 +444,22 @@ def test_import_wxr_stages_and_leaves_the_commit_to_its_caller(app):
     assert snapshot(app) == before  # ... and nothing was committed
 
 
-def test_a_failed_import_is_rolled_back_by_the_command(app, runner, monkeypatch):
-    # The renderer is made to fail on the file's last comment: a crash half way through an
-    # import, with posts and comments already flushed (no real part fails on demand here).
-    import app.wxr.importer as importer
+def test_a_failed_import_is_rolled_back_by_the_command(app, runner, monkeypatch, commits):
+    # The renderer is made to fail on the trackback, half way through the file, when a post and
+    # comments are already flushed (no real part of an import fails on demand).
+    real_render = wxr_importer.render
 
     def failing_render(text: str) -> str:
-        if "Tea Notes" in text or "Samovar" in text:
+        if "Samovar Weekly" in text:
             raise RuntimeError("renderer crashed")
         return real_render(text)
 
-    real_render = importer.render
-    monkeypatch.setattr(importer, "render", failing_render)
+    monkeypatch.setattr(wxr_importer, "render", failing_render)
     before = snapshot(app)
     result = run(runner, "import", str(WP12))
     assert result.exit_code == 1
     assert isinstance(result.exception, RuntimeError)
+    assert commits == []
     assert snapshot(app) == before
 
 
