@@ -1,6 +1,6 @@
 """Every Flask extension, created unbound; create_app() binds them.
 
-(Authlib's OAuth registry is per application, in app/auth/providers.py: it caches clients built
+(Authlib's OAuth registry is per application, in app/auth/oauth.py: it caches clients built
 from the first app's config, which would leak one app's endpoints into another.)
 """
 

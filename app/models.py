@@ -245,7 +245,7 @@ class Comment(db.Model):
     hold_reasons: so.Mapped[list[str] | None] = so.mapped_column(sa.JSON, default=None)
     # --- end moderation
 
-    # --- WordPress import/export (app/wxr.py) — both nullable: comments made here have neither.
+    # --- WordPress import/export (app/wxr/) — both nullable: comments made here have neither.
     # The comment's id in the WordPress export (WXR) it was imported from, so that importing the
     # same file again finds it instead of adding it twice.
     wp_id: so.Mapped[int | None] = so.mapped_column(sa.BigInteger)
