@@ -86,12 +86,11 @@ def register_extensions(app: Flask) -> None:
         configure_engine_events(db.engine)
     install_after_commit()
 
-    from app import live, models
+    from app import models
     from app.auth import oauth
 
     login_manager.user_loader(models.User.load)
     oauth.init_app(app)  # every sign-in provider, in an Authlib registry of this app's own
-    live.install_session_hooks()
 
 
 def register_blueprints(app: Flask) -> None:

@@ -7,6 +7,7 @@ import logging
 import sqlalchemy as sa
 from flask import Blueprint, current_app
 
+from app import live
 from app.extensions import db
 
 bp = Blueprint("health", __name__)
@@ -24,7 +25,7 @@ def healthz():
         log.warning("health check: database unreachable: %s", exc)
         db.session.rollback()
         checks["database"] = "unreachable"
-    broker = current_app.extensions.get("parley.broker")
+    broker = live.existing_broker(current_app._get_current_object())
     if broker is not None:
         checks["broker"] = "ok" if broker.ping() else "unreachable"
     ok = all(v == "ok" for v in checks.values())

@@ -6,19 +6,21 @@ import json
 import re
 import threading
 import time
+from contextlib import contextmanager
 
 import pytest
 import requests
 import sqlalchemy as sa
 
-from app.admin.live import get_feed
+from app.commands import seed_article
 from app.comments import service
 from app.extensions import db
+from app.live import QUEUE, get_hub
 from app.mail import get_mailer
-from app.models import Post
+from app.models import Comment, CommentStatus, Post
 from app.settings import set_setting
 from tests.conftest import make_app, reset_database
-from tests.servers import LiveServer
+from tests.servers import LiveServer, SSEReader
 from tests.test_admin_helpers import ADMIN_EMAIL, ADMIN_PASSWORD, make_admin
 
 
@@ -31,6 +33,7 @@ class Stream:
             headers["Last-Event-ID"] = str(last_event_id)
         self.response = session.get(url, headers=headers, stream=True, timeout=30)
         self.events: list[tuple[str, dict]] = []
+        self.comments: list[str] = []
         self.thread = threading.Thread(target=self._read, daemon=True)
         self.thread.start()
 
@@ -42,6 +45,8 @@ class Stream:
                     if data:
                         self.events.append((kind, json.loads(data)))
                     kind, data = "message", ""
+                elif raw.startswith(":"):
+                    self.comments.append(raw[1:].strip())
                 elif raw.startswith("event:"):
                     kind = raw[6:].strip()
                 elif raw.startswith("data:"):
@@ -62,12 +67,11 @@ class Stream:
         self.response.close()
 
 
-@pytest.fixture
-def served(database_url):
-    app = make_app(database_url, ADMIN_LIVE_POLL_SECONDS=0.2, LIVE_HEARTBEAT_SECONDS=0.5)
+@contextmanager
+def serve(database_url: str, **config):
+    app = make_app(database_url, **{"ADMIN_LIVE_POLL_SECONDS": 0.2, "LIVE_HEARTBEAT_SECONDS": 0.5,
+                                    **config})
     reset_database(app)
-    from app.commands import seed_article
-
     with app.app_context():
         seed_article()
         set_setting("comment_flood_seconds", 0)
@@ -79,6 +83,12 @@ def served(database_url):
     with app.app_context():
         db.session.remove()
         db.engine.dispose()
+
+
+@pytest.fixture
+def served(database_url):
+    with serve(database_url) as served:
+        yield served
 
 
 def admin_session(server) -> requests.Session:
@@ -115,7 +125,56 @@ def test_a_new_held_comment_reaches_an_open_queue_with_the_counts(served):
         assert "hina@example.com" in held["html"] and "198.51.100.7" in held["html"]
         assert 'name="csrf_token" value=""' in held["html"]  # filled in by the page's own token
         stream.wait_for(lambda k, d: k == "counts" and d["pending"] == 1 and d["all"] == 2)
+        assert "connected to the moderation queue" in stream.comments
+        deadline = time.monotonic() + 2  # the hub's heartbeat pass beats admin readers too
+        while "heartbeat" not in stream.comments and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert "heartbeat" in stream.comments
     finally:
+        stream.close()
+
+
+def test_news_of_a_change_reaches_open_queues_without_waiting_for_the_poll(database_url):
+    with serve(database_url, ADMIN_LIVE_POLL_SECONDS=60) as (app, server):
+        stream = Stream(admin_session(server), server.url + "/admin/live")
+        try:
+            stream.wait_for(lambda k, d: k == "counts")
+            comment_id = submit(app, "Told at once.")  # the gate calls live.queue_changed()
+            started = time.monotonic()
+            stream.wait_for(lambda k, d: k == "comment.held" and d["id"] == comment_id,
+                            timeout=5)
+            assert time.monotonic() - started < 2  # a poll would have taken a minute
+        finally:
+            stream.close()
+
+
+def test_the_public_stream_never_carries_the_queue(served):
+    """One hub holds both channels; held comments, emails and IPs reach only /admin/."""
+    app, server = served
+    with app.app_context():
+        post = db.session.scalar(sa.select(Post))
+        post_id, slug = post.id, post.slug
+    public = SSEReader(f"{server.url}/api/posts/{slug}/live")
+    stream = Stream(admin_session(server), server.url + "/admin/live")
+    try:
+        stream.wait_for(lambda k, d: k == "counts")
+        hub = get_hub(app)
+        assert hub.channel(QUEUE) is not None and hub.channel(str(post_id)) is not None
+        assert hub.count() == 2
+        comment_id = submit(app, "Only moderators see me.", ip="198.51.100.9")
+        stream.wait_for(lambda k, d: k == "comment.held" and d["id"] == comment_id)
+        with app.app_context():  # approved: now the public hear of it, without the private parts
+            service.set_status(db.session.get(Comment, comment_id), CommentStatus.APPROVED)
+            db.session.commit()
+        stream.wait_for(lambda k, d: k == "comment.changed" and d["id"] == comment_id
+                        and d["status"] == "approved")
+        time.sleep(0.6)  # several polls of both channels
+        assert [e.event for e in public.events] == ["comment.created", "count"]
+        assert public.events[0].json["id"] == comment_id
+        for event in public.events:
+            assert "hina@example.com" not in event.data and "198.51.100.9" not in event.data
+    finally:
+        public.close()
         stream.close()
 
 
@@ -157,10 +216,10 @@ def test_one_poll_per_interval_however_many_admins_watch(served):
     try:
         for stream in streams:
             stream.wait_for(lambda k, d: k == "counts")
-        feed = get_feed(app)
-        before, started = feed.polls, time.monotonic()
+        channel = get_hub(app).channel(QUEUE)
+        before, started = channel.reads, time.monotonic()
         time.sleep(1.0)
-        polls = feed.polls - before
+        polls = channel.reads - before
         expected = (time.monotonic() - started) / 0.2
         assert polls <= expected + 1, f"{polls} polls for 4 clients in ~{expected:.0f} intervals"
         comment_id = submit(app, "Everyone sees it.")
@@ -175,8 +234,6 @@ def test_the_stream_ends_when_the_admin_session_does(database_url):
     app = make_app(database_url, ADMIN_LIVE_POLL_SECONDS=0.2, ADMIN_IDLE_TIMEOUT=1.5,
                    LIVE_HEARTBEAT_SECONDS=0.5)
     reset_database(app)
-    from app.commands import seed_article
-
     with app.app_context():
         seed_article()
     make_admin(app)

@@ -14,6 +14,8 @@ import pytest
 import requests
 import sqlalchemy as sa
 
+from app import live
+from app.commands import seed_article
 from app.comments import service
 from app.extensions import db
 from app.models import Comment, CommentStatus, Event, Post
@@ -39,8 +41,6 @@ def live_app(database_url):
     app = make_app(database_url, LIVE_HEARTBEAT_SECONDS=0.5)
     reset_database(app)
     with app.app_context():
-        from app.commands import seed_article
-
         seed_article()
     configure(app, comment_moderation="nobody", comment_flood_seconds=0)
     yield app
@@ -65,6 +65,23 @@ def test_stream_headers_first_event_and_heartbeat(server):
         assert "heartbeat" in reader.comments
     finally:
         reader.close()
+
+
+def test_a_quiet_reader_hears_a_heartbeat_within_the_interval(live_app):
+    """Never more than LIVE_HEARTBEAT_SECONDS without a byte (proxies close quiet connections)."""
+    live_app.config["LIVE_HEARTBEAT_SECONDS"] = 1.0
+    with LiveServer(live_app) as server:
+        with socket.create_connection(("127.0.0.1", int(server.url.rsplit(":", 1)[1]))) as sock:
+            sock.sendall(f"GET {LIVE} HTTP/1.1\r\nHost: localhost\r\n\r\n".encode())
+            sock.settimeout(5)
+            arrivals, received = [], b""
+            ended = time.monotonic() + 4
+            while time.monotonic() < ended:
+                received += sock.recv(65536)
+                arrivals.append(time.monotonic())
+    gaps = [b - a for a, b in zip(arrivals[1:], arrivals[2:], strict=False)]  # after the backlog
+    assert received.count(b": heartbeat") >= 3
+    assert max(gaps) <= 1.0 + 0.2, gaps
 
 
 def test_a_new_comment_reaches_every_open_reader_with_ids_and_count(server):
@@ -197,6 +214,41 @@ def test_events_are_written_in_the_same_transaction_as_the_change(live_app):
         kinds = db.session.scalars(sa.select(Event.kind).where(Event.id > 0).order_by(Event.id))
         assert list(kinds)[-2:] == ["comment.created", "count"]
         assert comment.status == CommentStatus.APPROVED
+
+
+def test_news_is_published_once_per_channel_after_commit_and_never_after_rollback(live_app):
+    heard: list[str | None] = []
+    live.get_broker(live_app).start(heard.append)
+    with live_app.app_context():
+        post_id = db.session.scalar(sa.select(Post.id))
+        live.record(post_id, "likes", {"count": 1})
+        live.queue_changed()
+        db.session.rollback()
+        assert heard == []
+        live.record(post_id, "likes", {"count": 1})
+        live.record(post_id, "likes", {"count": 2})
+        live.queue_changed()
+        live.queue_changed()
+        assert heard == []  # nothing before the commit
+        db.session.commit()
+        assert heard == [str(post_id), live.QUEUE]
+
+
+def test_a_post_is_locked_afresh_in_every_transaction(live_app):
+    """The per-post lock lasts a transaction; what was locked is not remembered past its end."""
+    with live_app.app_context():
+        post_id = db.session.scalar(sa.select(Post.id))
+        postgres = db.engine.dialect.name == "postgresql"
+        held = sa.text("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' "
+                       "AND pid = pg_backend_pid() AND granted")
+        for end in (db.session.rollback, db.session.commit, db.session.commit):
+            live.record(post_id, "likes", {"count": 1})
+            live.record(post_id, "likes", {"count": 2})  # the same transaction: locked once
+            if postgres:
+                assert db.session.scalar(held) == 1
+            end()
+        assert db.session.scalar(sa.select(sa.func.count(Event.id))
+                                 .where(Event.kind == "likes")) == 4
 
 
 def test_bad_last_event_id_and_unknown_post(client):

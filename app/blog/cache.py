@@ -4,7 +4,7 @@ The page an anonymous reader gets depends only on what is in the database, so it
 from what can change it, read fresh on every request (two small queries):
 
 - the post's last live event id — every new approved comment, edit, approval, removal and count
-  change writes an event in the change's own transaction (app/live.py), so the id moves exactly
+  change writes an event in the change's own transaction (app/live/events.py), so the id moves exactly
   when the visible comments do;
 - the post row's `updated_at` (title, body, likes, comments open) and the Discussion settings
   (all their rows, hashed) — a setting change shows on the next request;

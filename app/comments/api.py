@@ -196,8 +196,8 @@ def live_stream(slug: str):
     app = current_app._get_current_object()
     db.session.remove()  # hold no pooled connection while the stream is open
     # direct_passthrough: the stream yields bytes already; no per-event re-encoding layer
-    response = Response(live.stream(app, post_id, last_event_id), mimetype="text/event-stream",
-                        direct_passthrough=True)
+    response = Response(live.post_stream(app, post_id, last_event_id, last),
+                        mimetype="text/event-stream", direct_passthrough=True)
     response.headers["Cache-Control"] = "no-cache"
     response.headers["X-Accel-Buffering"] = "no"  # nginx: pass events through at once
     return response
