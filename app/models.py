@@ -307,14 +307,17 @@ def _digest_text(comment: Comment, value: str | None, old, initiator) -> None:
 class CommentCount(db.Model):
     """How many approved comments a post has, kept by the database itself.
 
-    Triggers on `comments` (below, and in the migration) move it on every insert, delete and
+    Triggers on `comments` (below, and in the migrations) move it on every insert, delete and
     change of status or post, whichever way the change comes (the ORM, bulk statements, an
     import, raw SQL), so knowing a post's count never means counting its comments: every
     published comment tells live readers the new count, and counting was a scan of the post.
-    A table of its own rather than a column of `posts`: on PostgreSQL only these triggers lock
-    its rows, so a comment's writer never queues behind (or deadlocks with) the writers of the
-    post row — likes and the admin, who lock it before the post's live-event lock, where a
-    comment's writer takes its count row and then that live-event lock.
+    A table of its own rather than a column of `posts`, so a comment's writer never queues
+    behind the writers of the post row (likes, the admin).
+
+    On PostgreSQL the trigger runs at COMMIT (a deferred constraint trigger), under the post's
+    commit lock (see `Event`): a post's row is locked from there to the end of the commit, never
+    across a round trip, so the writers of a busy post do not wait in one line. The price: until
+    its commit, a transaction's own changes are not in the count it reads (SQLite counts at once).
     """
 
     __tablename__ = "comment_counts"
@@ -331,7 +334,7 @@ class CommentCount(db.Model):
 _APPROVED_COUNT = sa.select(CommentCount.approved).where(
     CommentCount.post_id == sa.bindparam("post_id"))
 
-# The same statements are in the migration that added the table (c7d1e2f3a4b5_comment_counts).
+# SQLite's are the same statements as in the migration that added the table (c7d1e2f3a4b5).
 COUNT_TRIGGERS = {
     "sqlite": [
         """CREATE TRIGGER comments_counted_insert AFTER INSERT ON comments
@@ -355,22 +358,31 @@ COUNT_TRIGGERS = {
             ON CONFLICT (post_id) DO UPDATE SET approved = approved + 1;
         END""",
     ],
+    # At COMMIT, under the post's commit lock (see EVENT_TRIGGERS); the same statements are in
+    # the migration that made them so (e9b3c5d7f1a2_events_positioned_at_commit).
     "postgresql": [
         """CREATE OR REPLACE FUNCTION parley_count_comments() RETURNS trigger
         LANGUAGE plpgsql AS $$
         BEGIN
             IF TG_OP <> 'INSERT' AND OLD.status = 'approved' THEN
+                PERFORM pg_advisory_xact_lock(1518206976 + OLD.post_id);
                 UPDATE comment_counts SET approved = approved - 1 WHERE post_id = OLD.post_id;
             END IF;
             IF TG_OP <> 'DELETE' AND NEW.status = 'approved' THEN
-                INSERT INTO comment_counts (post_id, approved) VALUES (NEW.post_id, 1)
-                ON CONFLICT (post_id) DO UPDATE SET approved = comment_counts.approved + 1;
+                PERFORM pg_advisory_xact_lock(1518206976 + NEW.post_id);
+                UPDATE comment_counts SET approved = approved + 1 WHERE post_id = NEW.post_id;
+                IF NOT FOUND THEN  -- the post's first; none if the post went in this transaction
+                    INSERT INTO comment_counts (post_id, approved)
+                    SELECT id, 1 FROM posts WHERE id = NEW.post_id
+                    ON CONFLICT (post_id) DO UPDATE SET approved = comment_counts.approved + 1;
+                END IF;
             END IF;
             RETURN NULL;
         END
         $$""",
-        """CREATE TRIGGER comments_counted
+        """CREATE CONSTRAINT TRIGGER comments_counted
         AFTER INSERT OR DELETE OR UPDATE OF status, post_id ON comments
+        DEFERRABLE INITIALLY DEFERRED
         FOR EACH ROW EXECUTE FUNCTION parley_count_comments()""",
     ],
 }
@@ -381,7 +393,19 @@ for _dialect, _statements in COUNT_TRIGGERS.items():
 
 
 class Event(db.Model):
-    """The durable outbox behind the live stream: written in the change's own transaction."""
+    """The durable outbox behind the live stream: written in the change's own transaction.
+
+    An event's id is its position in its post's log, and a reader who has seen up to an id is
+    sent what comes after it (`Last-Event-ID`), so ids must become visible in the order of the
+    commits: an id that showed up after a larger one would never be sent. SQLite has one writer
+    at a time, so the id taken at INSERT is already in commit order. On PostgreSQL writers run
+    side by side and commit in any order, so the id taken at INSERT is provisional: a deferred
+    trigger (EVENT_TRIGGERS), at COMMIT, takes the post's commit lock — held only from there to
+    the end of the commit, never across a round trip — and gives each of the transaction's
+    events a new id from the same sequence, and each `count` event the post's count as that
+    commit leaves it. Whoever commits next for the post waits for that lock, so it takes a larger
+    id only after this commit is visible.
+    """
 
     __tablename__ = "events"
     __table_args__ = (sa.Index("ix_events_post_id_id", "post_id", "id"),)
@@ -408,6 +432,36 @@ class Event(db.Model):
     def last_id(post_id: int) -> int:
         return db.session.connection().execute(_LAST_EVENT, {"post_id": post_id}).scalar() or 0
 
+
+# PostgreSQL: each event's final id, and a count event's count, given at COMMIT (see Event). The
+# same statements are in the migration that added them (e9b3c5d7f1a2_events_positioned_at_commit).
+EVENT_TRIGGERS = {
+    "postgresql": [
+        """CREATE OR REPLACE FUNCTION parley_position_event() RETURNS trigger
+        LANGUAGE plpgsql AS $$
+        BEGIN
+            -- the post's commit lock: 0x5A7E0000 + the post's id, as comments_counted takes it
+            PERFORM pg_advisory_xact_lock(1518206976 + NEW.post_id);
+            IF NEW.kind = 'count' THEN
+                UPDATE events SET id = nextval('events_id_seq'), data = json_build_object(
+                    'count', COALESCE((SELECT approved FROM comment_counts
+                                       WHERE post_id = NEW.post_id), 0))::text
+                WHERE id = NEW.id;
+            ELSE
+                UPDATE events SET id = nextval('events_id_seq') WHERE id = NEW.id;
+            END IF;
+            RETURN NULL;
+        END
+        $$""",
+        """CREATE CONSTRAINT TRIGGER events_positioned AFTER INSERT ON events
+        DEFERRABLE INITIALLY DEFERRED
+        FOR EACH ROW EXECUTE FUNCTION parley_position_event()""",
+    ],
+}
+for _dialect, _statements in EVENT_TRIGGERS.items():
+    for _statement in _statements:
+        sa.event.listen(Event.__table__, "after_create",
+                        sa.DDL(_statement).execute_if(dialect=_dialect))
 
 # Statements the article page runs on every uncached request, built once (building costs more
 # than running them).

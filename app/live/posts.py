@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 
 from flask import Flask
@@ -9,6 +10,7 @@ from flask import Flask
 from app.extensions import db
 from app.live.wire import WireEvent
 from app.models import Event
+from app.words import comments_heading
 
 PAGE = 500  # events read at a time, for the hub and for a reader's backlog
 
@@ -16,7 +18,7 @@ PAGE = 500  # events read at a time, for the hub and for a reader's backlog
 class PostChannel:
     """The public events of one post: every reader of it, whatever it shows, may see them."""
 
-    ordered = True  # ids only grow: a reader skips what its backlog already sent
+    ordered = True  # ids show up in commit order (app.models.Event): skip what the backlog sent
     retry_ms = 2000
 
     def __init__(self, post_id: int, start: int, poll_seconds: float) -> None:
@@ -34,7 +36,7 @@ class PostChannel:
             rows = db.session.scalars(Event.since(self.post_id, self.position).limit(PAGE)).all()
             if rows:
                 self.position = rows[-1].id
-                yield [WireEvent.from_row(row) for row in rows]
+                yield [_wire(row) for row in rows]
             if len(rows) < PAGE:
                 return
 
@@ -45,9 +47,18 @@ class PostChannel:
         while True:
             with app.app_context():
                 rows = db.session.scalars(Event.since(self.post_id, last).limit(PAGE)).all()
-                page = [WireEvent.from_row(row) for row in rows]
+                page = [_wire(row) for row in rows]
             if page:
                 last = page[-1].id
                 yield page
             if len(page) < PAGE:
                 return
+
+
+def _wire(row: Event) -> WireEvent:
+    """An event as readers get it. A count is worded here, once per read: the database writes
+    only the number (on PostgreSQL, at the commit that gives the event its id)."""
+    if row.kind != "count":
+        return WireEvent.from_row(row)
+    count = json.loads(row.data)["count"] or 0
+    return WireEvent.of("count", {"count": count, "text": comments_heading(count)}, row.id)
