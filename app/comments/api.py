@@ -60,6 +60,8 @@ def create_comment(slug: str):
     if data is None:
         return error_response(400, "Send the comment as a JSON object.", error="bad_json")
     fields = {name: data[name] for name in CREATE_FIELDS if name in data}
+    if service.HONEYPOT in data:  # the form's trap for robots, which parley.js sends along
+        fields[service.HONEYPOT] = data[service.HONEYPOT]
     user = current_user if current_user.is_authenticated else None
     try:
         submitted = service.submit(post, fields, user=user, ip=request.remote_addr or "",
@@ -80,7 +82,7 @@ def create_comment(slug: str):
     if user is None:
         remember_commenter(response, comment.author_name, comment.author_email,
                            comment.author_url, bool(data.get("remember")))
-    remember_mine(response, comment.id)
+    remember_mine(response, submitted.signed_id)  # a dropped comment's: an id no comment has
     return response
 
 

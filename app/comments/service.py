@@ -12,6 +12,7 @@ the one after-commit queue (`app.database.after_commit`) by `_changed()`.
 from __future__ import annotations
 
 import functools
+import logging
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -20,6 +21,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from email_validator import EmailNotValidError, validate_email
+from sqlalchemy.orm.attributes import set_committed_value
 
 from app import fresh, live
 from app.comments.content import http_url, render
@@ -32,6 +34,8 @@ from app.moderation.screen import Draft, Verdict, screen
 from app.settings import get_setting
 from app.subscriptions import service as subscriptions
 
+log = logging.getLogger(__name__)
+
 # WordPress's column limits (wp_check_comment_data_max_lengths).
 MAX_LENGTHS = {"author": 245, "email": 100, "url": 200, "comment": 65525}
 DUPLICATE_MESSAGE = "Duplicate comment detected; it looks as though you’ve already said that!"
@@ -43,6 +47,10 @@ _NOT_TEXT = re.compile("[\x00\ud800-\udfff]")
 NOT_TEXT_MESSAGE = "This contains characters that are not text (a NUL or a broken Unicode escape)."
 # Row ids are 32-bit integer columns on PostgreSQL: a larger number names no row (and would fail).
 MAX_ID = 2**31 - 1
+# The comment form's trap for robots (WordPress's name for it): hidden from people, who leave it
+# empty; a robot that fills in every field fills it in too. A textarea, which browsers' autofill
+# leaves alone. The JSON API takes it too (parley.js sends the form's value).
+HONEYPOT = "ak_hp_textarea"
 
 
 @dataclass
@@ -119,7 +127,14 @@ def validate(post: Post, data: Mapping[str, Any], user: User | None) -> Draft:
     if errors:
         raise CommentRejected(400, "invalid", _summary(errors), errors)
     notify = _ticked(data.get("subscribe_comments")) or _ticked(data.get("notify"))
-    return Draft(content, author, email, url, parent_id, notify, render(content))
+    return Draft(content, author, email, url, parent_id, notify, render(content),
+                 honeypot=_filled(data.get(HONEYPOT)))
+
+
+def _filled(value: Any) -> str:
+    """What a robot put in the honeypot ("" when left empty, as people leave it), whatever its
+    type: a JSON number or list in it is as telling as text."""
+    return "" if value is None else str(value).strip()
 
 
 def _parent_id(post: Post, data: Mapping[str, Any], errors: dict[str, str]) -> int | None:
@@ -203,10 +218,21 @@ class Submitted:
 
     comment: Comment
     event: dict[str, Any] | None  # its live event's payload (fields, list item); None if not public
+    # Dropped (a filled honeypot): *comment* was never stored, and is what
+    # its poster is shown, as the poster of a held comment is.
+    discarded: bool = False
 
     @property
     def held(self) -> bool:
         return self.comment.status != CommentStatus.APPROVED
+
+    @property
+    def signed_id(self) -> int:
+        """The id the poster's cookie and the no-JS link's moderation-hash are made for: the
+        comment's own; for a dropped comment a negative number, which no comment ever has, so the
+        answer looks like a held comment's and grants nothing over the comment that will
+        one day take its id."""
+        return -self.comment.id if self.discarded else self.comment.id
 
 
 def submit(post: Post, data: Mapping[str, Any], *, user: User | None = None, ip: str = "",
@@ -223,6 +249,8 @@ def submit(post: Post, data: Mapping[str, Any], *, user: User | None = None, ip:
     draft = validate(post, data, user)
     _check_flood_and_duplicates(post, draft, user, ip)
     verdict = _screen(post, draft, user, ip, user_agent)
+    if verdict.discard:
+        return _discarded(post, draft, user, verdict)
     comment = Comment(
         post_id=post.id,
         parent_id=draft.parent_id,
@@ -251,6 +279,26 @@ def submit(post: Post, data: Mapping[str, Any], *, user: User | None = None, ip:
     if draft.email and _ticked(data.get("subscribe_blog")):
         subscriptions.subscribe(draft.email, None)
     return Submitted(comment, event)
+
+
+def _discarded(post: Post, draft: Draft, user: User | None, verdict: Verdict) -> Submitted:
+    """A comment dropped silently, answered as a held one: shaped like the comment that would have
+    been stored (the next id, held, dated now) but never added to the session. Nothing is stored,
+    subscribed or announced; the log says why."""
+    log.info("comment dropped (%s) on post %s from %r", "; ".join(verdict.reasons), post.id,
+             draft.author)
+    now = utcnow()
+    comment = Comment(
+        id=(db.session.scalar(sa.select(sa.func.max(Comment.id))) or 0) + 1,
+        post_id=post.id, parent_id=draft.parent_id, user_id=user.id if user is not None else None,
+        author_name=draft.author, author_email=draft.email, author_url=draft.url,
+        content=draft.content, content_html=draft.html, status=CommentStatus.PENDING,
+        notify=draft.notify, created_at=now, updated_at=now, edited_at=None)
+    # Loaded as if read, without the relationship events that would add it to the post's
+    # collection (and so, one day, to the session).
+    set_committed_value(comment, "post", post)
+    set_committed_value(comment, "user", user)
+    return Submitted(comment, None, discarded=True)
 
 
 def _screen(post: Post, draft: Draft, user: User | None, ip: str,

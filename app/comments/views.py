@@ -10,28 +10,31 @@ from app.comments import service
 from app.comments.cookies import remember_commenter, remember_mine
 from app.comments.pages import comment_url
 from app.extensions import csrf, db
-from app.models import Comment, CommentStatus, Post
+from app.models import CommentStatus, Post
 from app.security import moderation_hash, same_origin
 from app.urls import post_url
 
 bp = Blueprint("comments", __name__)
 
 FORM_FIELDS = ("comment", "author", "email", "url", "comment_parent",
-               "wp-comment-cookies-consent", "subscribe_comments", "subscribe_blog")
+               "wp-comment-cookies-consent", "subscribe_comments", "subscribe_blog",
+               service.HONEYPOT)
 
 
 def commenter() -> object | None:
     return current_user if current_user.is_authenticated else None
 
 
-def _target(post: Post, comment: Comment) -> str:
+def _target(post: Post, submitted: service.Submitted) -> str:
     """Where the no-JS form sends its author: their comment on its page, or their held comment
-    through the signed link (WordPress's `?unapproved=ID&moderation-hash=…`)."""
+    through the signed link (WordPress's `?unapproved=ID&moderation-hash=…`; for a dropped
+    comment the same link, whose hash shows nothing)."""
+    comment = submitted.comment
     anchor = f"comment-{comment.id}"
     if comment.status == CommentStatus.APPROVED:
         return f"{comment_url(comment)}#{anchor}"
     return post_url(post, unapproved=comment.id,
-                    **{"moderation-hash": moderation_hash(comment.id)}) + f"#{anchor}"
+                    **{"moderation-hash": moderation_hash(submitted.signed_id)}) + f"#{anchor}"
 
 
 @bp.post("/posts/<slug>/comments")
@@ -47,8 +50,8 @@ def post_form(slug: str):
             "__all__": "Your comment could not be posted from this page. "
                        "Please reload the article and try again."})
     try:
-        comment = service.submit(post, form, user=commenter(), ip=request.remote_addr or "",
-                                 user_agent=request.user_agent.string).comment
+        submitted = service.submit(post, form, user=commenter(), ip=request.remote_addr or "",
+                                   user_agent=request.user_agent.string)
     except service.CommentRejected as rejected:
         db.session.rollback()
         errors = dict(rejected.fields)
@@ -60,12 +63,13 @@ def post_form(slug: str):
             response.headers["Retry-After"] = str(rejected.retry_after)
         return response
 
-    response = redirect(_target(post, comment), 303)  # read before the commit, in its transaction
+    comment = submitted.comment
+    response = redirect(_target(post, submitted), 303)  # read before the commit, in its transaction
     db.session.commit()
     if comment.user_id is None:
         remember_commenter(response, comment.author_name, comment.author_email,
                            comment.author_url, bool(form["wp-comment-cookies-consent"]))
-    remember_mine(response, comment.id)
+    remember_mine(response, submitted.signed_id)  # a dropped comment's: an id no comment has
     return response
 
 

@@ -1,9 +1,11 @@
-"""Moderation rules: decide whether an incoming comment is published, held, trashed or refused.
+"""Moderation rules: decide whether an incoming comment is published, held, trashed, put in
+Spam, dropped or refused.
 
-`screen()` is the one place the comment service asks. It applies, in WordPress's order:
-bans (ours), then — for everyone but an admin — the disallowed keywords (→ trash), and the hold
-rules (everyone held, too many links, moderation keywords, first comment) (→ pending). Every
-rule that fired is recorded on the comment and shown in the moderation queue.
+`screen()` is the one place the comment service asks. It applies, in WordPress's order, to
+everyone but an admin: bans (ours), the disallowed keywords (→ trash), the honeypot (a filled
+one → dropped), and the hold rules (everyone held, too many links, moderation keywords, first
+comment) (→ pending). Every rule that fired is recorded on the comment and shown in the
+moderation queue.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from app.settings import get_setting
 BANNED_MESSAGE = ("Sorry, your comment could not be accepted. "
                   "If you think this is a mistake, please contact the site owner.")
 CLOSED_MESSAGE = "Comments are closed on this post."
+HONEYPOT_FILLED = "honeypot field filled"
 
 
 @dataclass
@@ -33,6 +36,7 @@ class Draft:
     parent_id: int | None
     notify: bool
     html: str  # the text rendered once: stored, and what the link rule counts
+    honeypot: str = ""  # the form's trap field: people leave it empty
 
 
 @dataclass
@@ -43,6 +47,9 @@ class Verdict:
     reasons: list[str] = field(default_factory=list)
     refuse: str | None = None  # a polite message: the comment is not stored at all
     error: str = "refused"  # the machine-readable code that goes with *refuse*
+    # Dropped silently: not stored, and its poster told what the poster of a held comment is
+    # (a filled honeypot). An author's edit is put in Spam instead.
+    discard: bool = False
 
 
 def screen(post: Post, draft: Draft, user: User | None, ip: str, user_agent: str) -> Verdict:
@@ -64,6 +71,9 @@ def screen(post: Post, draft: Draft, user: User | None, ip: str, user_agent: str
     disallowed = rules.match_keywords(get_setting("disallowed_keys"), fields)
     if disallowed:
         return Verdict(CommentStatus.TRASH, [f"disallowed {r}" for r in disallowed])
+
+    if draft.honeypot:
+        return Verdict(CommentStatus.SPAM, [HONEYPOT_FILLED], discard=True)
 
     reasons = _hold_reasons(draft, user, fields)
     return Verdict(CommentStatus.PENDING if reasons else CommentStatus.APPROVED, reasons)

@@ -304,7 +304,7 @@
       subscribe_blog: !!(form.elements.subscribe_blog && form.elements.subscribe_blog.checked),
       remember: !!($("wp-comment-cookies-consent") && $("wp-comment-cookies-consent").checked)
     };
-    ["author", "email", "url"].forEach(function (name) {
+    ["author", "email", "url", "ak_hp_textarea"].forEach(function (name) {  // ak_hp_textarea: the honeypot, "" for people
       if (form.elements[name]) payload[name] = form.elements[name].value;
     });
     submit.disabled = true;
