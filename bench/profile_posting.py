@@ -46,17 +46,18 @@ def _profile(tmp: Path, args: argparse.Namespace) -> None:
     database_url = f"sqlite:///{tmp / 'posting.db'}"
     info = seed.seed_parley(database_url, 0)
     env = common.parley_env(database_url, BENCH_TMP=str(tmp))
-    client = posting.parley_client
+    case = posting.Case("profile", "parley", args.posters)
     with common.gunicorn("app:create_app()", env, args.workers, name="profile") as server:
-        asyncio.run(posting._campaign(*client(server.url, info["slug"]), args.posters, 2, "warm"))
+        client = posting.parley_client(server.url, [info["slug"]])
+        asyncio.run(posting._campaign(case, client, 2, "warm", posting.Meter(server, None)))
         raw = [tmp / f"py-spy-{pid}.txt" for pid in server.worker_pids()]
         spies = [subprocess.Popen([str(common.PYTHON.with_name("py-spy")), "record", "-p",
                                    path.stem.rsplit("-", 1)[1], "-d", str(args.seconds), "-r",
                                    "200", "-f", "raw", "-o", str(path)],
                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
                  for path in raw]
-        result = asyncio.run(posting._campaign(*client(server.url, info["slug"]), args.posters,
-                                               args.seconds, "profile"))
+        result = asyncio.run(posting._campaign(case, client, args.seconds, "profile",
+                                               posting.Meter(server, None)))
         for spy in spies:
             spy.wait()
     print(f"{len(result['ids']) / result['seconds']:.1f} posts/s with {args.posters} posters, "
