@@ -386,6 +386,11 @@ def test_log_out_is_a_post_with_csrf(auth_client, providers):
     ("", "/#respond"),
     (None, "/#respond"),
     ("/api/openapi.json", "/api/openapi.json"),  # not an article: no comment form to land in
+    (f"{PERMALINK}\r\nX-Injected: 1", "/#respond"),  # would split the Location header
+    (f"{PERMALINK}\tx", "/#respond"),
+    (f"{PERMALINK}?a=\x00", "/#respond"),
+    ("/%2e%2e/%2e%2e/api/session", "/#respond"),
+    (f"{PERMALINK}#comments", f"{PERMALINK}#respond"),  # the fragment is ours to set
 ])
 def test_next_is_honoured_only_for_same_site_paths(auth_client, providers, next_url, landing):
     response = sign_in(auth_client, "wordpress", providers, next_url=next_url)
@@ -457,6 +462,59 @@ def test_a_state_is_good_for_one_callback_only(auth_app, auth_client, providers)
     query = {"code": "c", "state": params["state"]}
     assert auth_client.get("/auth/wordpress/callback", query_string=query).status_code == 303
     assert auth_client.get("/auth/wordpress/callback", query_string=query).status_code == 400
+
+
+@pytest.mark.parametrize("provider", ["google", "wordpress", "twitter", "facebook"])
+@pytest.mark.parametrize("query", [
+    {"code": "c", "state": "forged-state"},
+    {"code": "c"},
+    {"error": "access_denied", "state": "forged-state"},
+    {"error": "server_error\n2026-01-01 00:00:00,000 CRITICAL app: forged", "state": "forged"},
+], ids=["forged", "missing", "cancel-forged", "error-forged"])
+def test_a_callback_without_its_state_asks_the_provider_nothing(auth_app, providers, caplog,
+                                                                provider, query):
+    """A fresh worker (nothing fetched from the provider yet) gets a callback this browser never
+    started: refused before any request to the provider, Google's discovery document included,
+    and before the provider's `error` is believed or logged."""
+    client = auth_app.test_client()
+    client.get(PERMALINK)  # a reader with a session, but no sign-in under way
+    with caplog.at_level(logging.INFO, logger="app.auth.views"):
+        response = client.get(f"/auth/{provider}/callback", query_string=query)
+    html = response.get_data(as_text=True)
+    assert response.status_code == 400, html[:300]
+    assert "Your sign-in expired" in html and "Please try again." in html
+    assert len(providers.mock.calls) == 0, [call.request.url for call in providers.mock.calls]
+    assert [r.getMessage() for r in caplog.records if r.name == "app.auth.views"] == [
+        f"sign-in with {provider} failed (400): missing, forged or expired state"]
+    assert counts(auth_app) == (0, 0)
+
+
+@pytest.mark.parametrize("provider", ["google", "wordpress"])
+def test_the_providers_error_is_logged_on_one_line_cut_and_shown_escaped(
+        auth_app, auth_client, providers, caplog, provider):
+    params = start(auth_client, provider, providers=providers)
+    calls = len(providers.mock.calls)
+    error = "server_error\r\n2026-01-01 00:00:00,000 CRITICAL app: admin password is hunter2"
+    description = "\x1b[31m<script>alert(1)</script>\u202e" + "x" * 5000
+    with caplog.at_level(logging.DEBUG):
+        response = auth_client.get(f"/auth/{provider}/callback", query_string={
+            "error": error, "error_description": description, "state": params["state"]})
+    html = response.get_data(as_text=True)
+    assert response.status_code == 502
+    assert "could not sign you in (server_error\\r\\n2026-01-01 00:00:00,000 CRITICAL" in html
+    assert "<script>alert(1)" not in html
+    assert len(providers.mock.calls) == calls  # an error callback asks the provider nothing
+    records = [r for r in caplog.records if r.name == "app.auth.views"]
+    assert [r.levelname for r in records] == ["WARNING"]
+    line = records[0].getMessage()
+    assert not any(c in line for c in "\r\n\x1b\u202e")
+    assert "server_error\\r\\n2026-01-01" in line and "\\x1b[31m" in line
+    assert "\\u202e" in line and len(line) < 500 and line.endswith("…")
+    assert not any(r.levelname == "CRITICAL" for r in caplog.records)
+    # The state served its one callback: coming back with it again is refused.
+    again = auth_client.get(f"/auth/{provider}/callback",
+                            query_string={"code": "c", "state": params["state"]})
+    assert again.status_code == 400
 
 
 def test_token_endpoint_error(auth_app, auth_client, providers, caplog):

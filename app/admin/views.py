@@ -5,7 +5,6 @@ from __future__ import annotations
 import time
 from datetime import timedelta
 from typing import Any
-from urllib.parse import urlsplit
 
 import sqlalchemy as sa
 import sqlalchemy.orm as so
@@ -45,7 +44,7 @@ from app.moderation.actions import Action
 from app.moderation.models import Actor, AuditAction, AuditEntry, Ban, BanKind, CommentRevision
 from app.settings import get_setting, set_setting
 from app.signing import BadLink
-from app.urls import post_url
+from app.urls import post_url, same_site_path
 
 PER_PAGE = 20
 AUDIT_PER_PAGE = 50
@@ -58,14 +57,14 @@ def actor() -> Actor:
     return Actor.of(current_user._get_current_object(), request.remote_addr or "")
 
 
-def safe_next(default: str) -> str:
-    """The form's `next` if it is a path on this site's admin, else *default*."""
-    target = request.form.get("next") or request.args.get("next") or ""
-    parts = urlsplit(target)
-    if target.startswith("/admin") and not parts.scheme and not parts.netloc \
-            and "\\" not in target:
-        return target
-    return default
+def safe_next(default: str = "") -> str:
+    """The form's `next` if it is a plain path in this site's admin, else *default*.
+
+    Views read it first, before anything is changed: a `next` that could not be redirected to
+    must never turn an action already committed into an error page.
+    """
+    target = request.form.get("next") or request.args.get("next")
+    return same_site_path(target, under="/admin") or default
 
 
 def comment_or_404(comment_id: int) -> Comment:
@@ -114,20 +113,21 @@ def queue_query(status: str, search: str) -> sa.Select:
     return query.order_by(Comment.created_at.desc(), Comment.id.desc())
 
 
-def _answer(message: str, comment: Comment | None = None, *, status: int = 200,
+def _answer(message: str, comment: Comment | None = None, *, back: str, status: int = 200,
             category: str = "success"):
-    """Reply to a queue action: JSON for the page's script, else flash and go back."""
+    """Reply to a queue action: JSON for the page's script, else flash and go *back* (the
+    `safe_next()` the view read before acting; "" for the queue)."""
     if wants_json():
         body: dict[str, Any] = {"message": message, "counts": live.queue_counts()}
         if comment is not None:
             body.update(id=comment.id, status=comment.status.value,
                         html=render_template("admin/_row.html", r=row_context(
-                            comment, generate_csrf(), safe_next(""))))
+                            comment, generate_csrf(), back)))
         response = jsonify(body)
         response.status_code = status
         return response
     flash(message, category)
-    return redirect(safe_next(url_for("admin.comments")), 303)
+    return redirect(back or url_for("admin.comments"), 303)
 
 
 def _form_errors(form) -> str:
@@ -155,8 +155,9 @@ def too_many_attempts(exc: RateLimitExceeded):
 def login():
     """Sign in with a local admin's password, or with a social account in ADMIN_EMAILS."""
     form = LoginForm()
+    back = safe_next()
     if request.method == "GET":
-        form.next.data = safe_next("")
+        form.next.data = back
     if form.validate_on_submit():
         email = form.email.data.strip().lower()
         user = db.session.scalar(sa.select(User).where(
@@ -167,7 +168,7 @@ def login():
             user.last_login_at = utcnow()
             AuditEntry.add(actor(), AuditAction.SIGN_IN)
             db.session.commit()
-            return redirect(safe_next(url_for("admin.comments")), 303)
+            return redirect(back or url_for("admin.comments"), 303)
         current_app.logger.warning("admin sign-in failed for %r from %s", email, request.remote_addr)
         flash("The email address or password is not right, or that account is not an admin.",
               "error")
@@ -207,6 +208,7 @@ def comments():
 @bp.post("/comments/<int:comment_id>/<action>")
 def moderate(comment_id: int, action: str):
     """Approve, unapprove, spam, not spam, trash, restore or delete one comment."""
+    back = safe_next()
     try:
         chosen = Action(action)
     except ValueError:
@@ -215,10 +217,11 @@ def moderate(comment_id: int, action: str):
     changed = actions.apply(comment, chosen, actor())
     db.session.commit()
     if chosen is Action.DELETE:
-        return _answer(f"Comment {comment_id} was deleted permanently.")
+        return _answer(f"Comment {comment_id} was deleted permanently.", back=back)
     if not changed:
-        return _answer(f"Comment {comment_id} is already {comment.status.value}.", comment)
-    return _answer(_done_message(chosen, 1), comment)
+        return _answer(f"Comment {comment_id} is already {comment.status.value}.", comment,
+                       back=back)
+    return _answer(_done_message(chosen, 1), comment, back=back)
 
 
 def _done_message(action: Action, n: int) -> str:
@@ -232,20 +235,24 @@ def _done_message(action: Action, n: int) -> str:
 @bp.post("/comments/bulk")
 def bulk():
     """Do one action to every selected comment."""
+    back = safe_next()
     form = BulkForm()
     if not form.validate_on_submit():
-        return _answer("Choose an action and at least one comment.", status=400, category="error")
+        return _answer("Choose an action and at least one comment.", back=back, status=400,
+                       category="error")
     ids = form.ids.data or []
     if not ids:
-        return _answer("Select at least one comment first.", status=400, category="error")
+        return _answer("Select at least one comment first.", back=back, status=400,
+                       category="error")
     changed = actions.apply_many(ids, Action(form.action.data), actor())
     db.session.commit()
-    return _answer(_done_message(Action(form.action.data), changed))
+    return _answer(_done_message(Action(form.action.data), changed), back=back)
 
 
 @bp.post("/comments/empty/<status>")
 def empty(status: str):
     """Empty Spam or Empty Trash: delete every comment there for good."""
+    back = safe_next()
     if status not in ("spam", "trash"):
         abort(404)
     form = EmptyForm()
@@ -253,28 +260,30 @@ def empty(status: str):
         abort(400)
     n = actions.empty(CommentStatus(status), actor())
     db.session.commit()
-    return _answer(f"{n} comment{'s' if n != 1 else ''} permanently deleted.")
+    return _answer(f"{n} comment{'s' if n != 1 else ''} permanently deleted.", back=back)
 
 
 @bp.route("/comments/<int:comment_id>/edit", methods=["GET", "POST"])
 def edit(comment_id: int):
     """Edit a comment's author, text and status; the text before is kept as a revision."""
+    back = safe_next()
     comment = comment_or_404(comment_id)
     form = CommentEditForm(data=None if request.method == "POST" else {
         "author": comment.author_name, "email": comment.author_email, "url": comment.author_url,
         "content": comment.content})
     if request.method == "GET":
-        form.next.data = safe_next("")
+        form.next.data = back
     if form.validate_on_submit():
         status = CommentStatus(form.status.data) if form.status.data else None
         changed = actions.edit(comment, actor(), content=form.content.data,
                                author=form.author.data, email=form.email.data or "",
                                url=form.url.data or "", status=status)
         db.session.commit()
-        return _answer("Comment updated." if changed else "Nothing was changed.", comment)
+        return _answer("Comment updated." if changed else "Nothing was changed.", comment,
+                       back=back)
     if request.method == "POST":
         if wants_json():
-            return _answer(_form_errors(form), comment, status=400, category="error")
+            return _answer(_form_errors(form), comment, back=back, status=400, category="error")
         return render_template("admin/edit.html", form=form, comment=comment,
                                r=row_context(comment, generate_csrf())), 400
     return render_template("admin/edit.html", form=form, comment=comment,
@@ -284,18 +293,20 @@ def edit(comment_id: int):
 @bp.post("/comments/<int:comment_id>/reply")
 def reply(comment_id: int):
     """Reply to a comment as the signed-in admin, approving it first if it was held."""
+    back = safe_next()
     parent = comment_or_404(comment_id)
     form = ReplyForm()
     if not form.validate_on_submit():
-        return _answer("Type a reply first.", parent, status=400, category="error")
+        return _answer("Type a reply first.", parent, back=back, status=400, category="error")
     try:
         comment = actions.reply(parent, actor(), form.content.data,
                                 user_agent=request.user_agent.string)
     except service.CommentRejected as rejected:
         db.session.rollback()
-        return _answer(rejected.message, parent, status=rejected.status, category="error")
+        return _answer(rejected.message, parent, back=back, status=rejected.status,
+                       category="error")
     db.session.commit()
-    return _answer(f"Reply posted (comment {comment.id}).", parent)
+    return _answer(f"Reply posted (comment {comment.id}).", parent, back=back)
 
 
 @bp.get("/comments/<int:comment_id>/revisions")
@@ -334,7 +345,8 @@ SETTING_FIELDS = ("close_comments_for_old_posts", "close_comments_days_old", "co
                   "comment_max_links", "moderation_keys", "disallowed_keys",
                   "thread_comments_depth", "page_comments", "comments_per_page",
                   "default_comments_page", "comment_order", "require_name_email",
-                  "comment_flood_seconds", "ban_action", "moderation_notify")
+                  "comment_flood_seconds", "ban_action", "ban_plus_addresses",
+                  "moderation_notify")
 
 
 @bp.route("/settings", methods=["GET", "POST"])
@@ -394,6 +406,7 @@ def post_comments(post_id: int):
 @bp.route("/bans", methods=["GET", "POST"])
 def bans_page():
     """List the bans and add one (prefilled from a comment with `?comment=ID`)."""
+    back = safe_next()
     form = BanForm()
     source = None
     if request.method == "GET" and request.args.get("comment", type=int):
@@ -412,7 +425,7 @@ def bans_page():
                           if ban.expires_at else None, reason=ban.reason)
             db.session.commit()
             flash(f"Banned {ban.kind.value} {ban.value}.", "success")
-            return redirect(safe_next(url_for("admin.bans_page")), 303)
+            return redirect(back or url_for("admin.bans_page"), 303)
     active = db.session.scalars(Ban.active()).all()
     expired = db.session.scalars(sa.select(Ban).where(Ban.expires_at <= utcnow())
                                  .order_by(Ban.expires_at.desc()).limit(50)).all()

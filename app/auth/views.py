@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 
 import requests
 from authlib.integrations.base_client import MismatchingStateError, OAuthError
+from authlib.integrations.flask_client import FlaskOAuth2App
 from flask import (
     Blueprint,
     Response,
@@ -34,6 +35,7 @@ from app.blog.views import render_post
 from app.errors import error_response
 from app.extensions import db
 from app.models import Post, gravatar_url
+from app.urls import same_site_path
 
 bp = Blueprint("auth", __name__)
 log = logging.getLogger(__name__)
@@ -48,18 +50,6 @@ class SignInFailed(Exception):
     status: int
     message: str
     reason: str
-
-
-def safe_next(target: str | None) -> str | None:
-    """*target* if it is a path on this site (`/…`, not `//host` or `/\\host`), else None."""
-    if not target or not target.startswith("/") or target.startswith(("//", "/\\")):
-        return None
-    if any(ord(c) < 32 or c == "\\" for c in target):
-        return None
-    parts = urlsplit(target)
-    if parts.scheme or parts.netloc:
-        return None
-    return parts.path + (f"?{parts.query}" if parts.query else "")  # the fragment is ours to set
 
 
 def _provider_or_404(name: str) -> Provider:
@@ -82,7 +72,7 @@ def _callback_url(provider: str) -> str:
 def login(provider: str):
     """Send the reader to the provider to sign in, remembering the article to come back to."""
     info = _provider_or_404(provider)
-    next_url = safe_next(request.args.get("next")) or url_for("blog.index")
+    next_url = same_site_path(request.args.get("next")) or url_for("blog.index")
     session[NEXT_KEY] = next_url
     try:
         # Authlib keeps state, nonce and the PKCE verifier in the session; no token ever is.
@@ -95,7 +85,7 @@ def login(provider: str):
 def callback(provider: str):
     """Finish signing in: exchange the code, read the profile, sign the reader in, go back."""
     info = _provider_or_404(provider)
-    next_url = safe_next(session.pop(NEXT_KEY, None)) or url_for("blog.index")
+    next_url = same_site_path(session.pop(NEXT_KEY, None)) or url_for("blog.index")
     try:
         profile = _complete(info)
     except SignInFailed as failure:
@@ -107,10 +97,19 @@ def callback(provider: str):
 
 
 def _complete(info: Provider) -> Profile:
-    """Run Authlib's half of the callback and the provider's profile mapping; raise SignInFailed."""
+    """Run Authlib's half of the callback and the provider's profile mapping; raise SignInFailed.
+
+    The state is checked first, before the provider's `error` is read and before any request to
+    the provider (Authlib reads `error` before the state, and Google's discovery document is
+    fetched before Authlib looks at the state at all): a forged callback costs the provider
+    nothing and writes nothing of the forger's into the log. A state serves one callback only,
+    whatever its outcome.
+    """
     oauth_client = oauth.client(info.name)
+    state = request.args.get("state")
+    state_key = f"_state_{info.name}_{state}"
     try:
-        _refuse_expired_state(info.name)
+        _check_state(oauth_client, state)
         kwargs = {}
         if info.openid:
             kwargs["claims_options"] = oauth.id_token_claims_options(info, oauth_client)
@@ -125,10 +124,12 @@ def _complete(info: Provider) -> Profile:
         if exc.error == "access_denied":
             raise SignInFailed(200, f"Sign-in with {info.label} was cancelled.",
                                "access_denied (cancelled at the provider)") from None
+        # Both come from the callback's query or the provider's answer: anyone's text.
+        error, description = _printable(exc.error, 64), _printable(exc.description, 200)
         raise SignInFailed(
-            502, f"{info.label} could not sign you in ({exc.error}). Please try again later, "
+            502, f"{info.label} could not sign you in ({error}). Please try again later, "
                  "or fill in your details to comment as a guest.",
-            f"provider error {exc.error}: {exc.description or ''}".strip()) from None
+            f"provider error {error}: {description}".strip()) from None
     except JoseError as exc:
         raise SignInFailed(400, _UNVERIFIED.format(label=info.label),
                            f"id_token rejected: {type(exc).__name__}: {exc}") from None
@@ -138,16 +139,31 @@ def _complete(info: Provider) -> Profile:
         raise SignInFailed(502, f"{info.label} sent a profile we could not read. Please try "
                                 "again later, or comment as a guest.",
                            f"unusable response: {type(exc).__name__}: {exc}") from None
+    finally:
+        session.pop(state_key, None)  # Authlib drops it on success only
 
 
-def _refuse_expired_state(provider: str) -> None:
-    """Authlib stamps the state it keeps in the session with an expiry (an hour) but only uses it
-    to tidy up; a state past it is refused here, as Authlib would refuse a missing one."""
-    key = f"_state_{provider}_{request.args.get('state')}"
-    stored = session.get(key)
-    if isinstance(stored, dict) and stored.get("exp", 0) < time.time():
-        session.pop(key, None)
+def _check_state(oauth_client: FlaskOAuth2App, state: str | None) -> None:
+    """Refuse a callback whose *state* this browser's session does not hold, or holds past its
+    expiry (Authlib stamps one, an hour, but only uses it to tidy up).
+
+    :raise MismatchingStateError: missing, forged, from another browser session, or expired.
+    """
+    stored = session.get(f"_state_{oauth_client.name}_{state}") if state else None
+    if not isinstance(stored, dict) or stored.get("exp", 0) < time.time() \
+            or not oauth_client.framework.get_state_data(session, state):
         raise MismatchingStateError()
+
+
+def _printable(text: object, limit: int) -> str:
+    """*text* cut to *limit* characters, with every character that is not printable (a CR or LF
+    that would start a forged log line, an ANSI escape, a bidi override) written as its Python
+    escape (`\\n`, `\\x1b`, `\\u202e`)."""
+    text = "" if text is None else str(text)
+    cut = text[:limit]
+    shown = "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii")
+                    for c in cut)
+    return shown + ("…" if len(text) > limit else "")
 
 
 _UNVERIFIED = ("We could not verify the sign-in {label} sent, so you are not signed in. "
@@ -169,7 +185,8 @@ def _network_failure(info: Provider, exc: requests.RequestException) -> SignInFa
 def _failed(info: Provider, next_url: str, failure: SignInFailed) -> Response:
     """Log *failure* and show the article the reader came from with the message, in place."""
     log_at = logging.INFO if failure.status == 200 else logging.WARNING
-    log.log(log_at, "sign-in with %s failed (%s): %s", info.name, failure.status, failure.reason)
+    log.log(log_at, "sign-in with %s failed (%s): %s", info.name, failure.status,
+            _printable(failure.reason, 1000))
     db.session.rollback()  # nothing half-made survives
     post = _post_at(next_url)
     if post is None:
@@ -200,7 +217,7 @@ def _post_at(path: str) -> Post | None:
 @bp.route("/logout", methods=["GET", "POST"])
 def logout():
     """POST: sign out and go back; GET: ask first (a GET never signs anyone out)."""
-    next_url = safe_next(request.values.get("next")) or url_for("blog.index")
+    next_url = same_site_path(request.values.get("next")) or url_for("blog.index")
     if request.method == "GET":
         if not current_user.is_authenticated:
             return redirect(next_url, 303)
