@@ -11,6 +11,7 @@ import os
 import secrets
 from collections.abc import Mapping
 from pathlib import Path
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 from limits import parse_many
@@ -90,6 +91,17 @@ def _rate(environ: Mapping[str, str], name: str, default: str) -> str:
     return raw
 
 
+def _http_base(environ: Mapping[str, str], name: str, default: str) -> str:
+    """The address of an HTTP API, ending in "/" so that a verb can be added to it."""
+    raw = environ.get(name, "").strip()
+    if not raw:
+        return default
+    parts = urlsplit(raw)
+    if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
+        raise _invalid(name, raw, "an http:// or https:// address")
+    return raw if raw.endswith("/") else raw + "/"
+
+
 def _timezone(environ: Mapping[str, str], name: str, default: str) -> str:
     raw = environ.get(name, "").strip()
     if not raw:
@@ -166,6 +178,11 @@ class Config:
         self.MAIL_PASSWORD = env("MAIL_PASSWORD") or None
         self.MAIL_FROM = env("MAIL_FROM") or "Parley <parley@localhost>"
         self.MAIL_TIMEOUT = _seconds(environ, "MAIL_TIMEOUT", 30)
+        # Akismet (app/spam/akismet.py): on when AKISMET_KEY is set. AKISMET_API_URL points it at
+        # any server that speaks Akismet's REST API; AKISMET_TIMEOUT bounds a poster's wait.
+        self.AKISMET_KEY = env("AKISMET_KEY") or None
+        self.AKISMET_API_URL = _http_base(environ, "AKISMET_API_URL", "https://rest.akismet.com/1.1/")
+        self.AKISMET_TIMEOUT = _seconds(environ, "AKISMET_TIMEOUT", 3)
         self.LOG_LEVEL = _log_level(environ, "LOG_LEVEL", "INFO")
         self.SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
         self.SESSION_COOKIE_HTTPONLY = True

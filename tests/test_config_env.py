@@ -108,6 +108,11 @@ CASES: dict[str, tuple[str, str, object]] = {
     "MAIL_TIMEOUT": ("5", "MAIL_TIMEOUT", 5.0),
     "PAGE_CACHE_SIZE": ("8", "PAGE_CACHE_SIZE", 8),
     "PAGE_CACHE_FRESH_SECONDS": ("0", "PAGE_CACHE_FRESH_SECONDS", 0.0),
+    "AKISMET_KEY": ("0123abcd4567", "AKISMET_KEY", "0123abcd4567"),
+    # the trailing "/" is added, so that a verb can follow
+    "AKISMET_API_URL": ("http://127.0.0.1:8321/akismet/1.1", "AKISMET_API_URL",
+                        "http://127.0.0.1:8321/akismet/1.1/"),
+    "AKISMET_TIMEOUT": ("0.5", "AKISMET_TIMEOUT", 0.5),
 }
 for _provider in PROVIDERS:
     for _setting, _value in (("CLIENT_ID", "an-id"), ("CLIENT_SECRET", "a-secret"),
@@ -228,6 +233,8 @@ def test_defaults_of_the_admin_and_mail_settings():
     ("RATELIMIT_POSTING", "10 per fortnight"),
     ("BLOG_TIMEZONE", "Mars/Olympus_Mons"),
     ("LOG_LEVEL", "LOUD"),
+    ("AKISMET_API_URL", "rest.akismet.com/1.1/"),
+    ("AKISMET_TIMEOUT", "0"),
 ])
 def test_a_bad_value_stops_the_start_naming_the_variable(name, value, environment, monkeypatch,
                                                         tmp_path):

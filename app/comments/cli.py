@@ -1,4 +1,9 @@
-"""`flask comments …`: list and moderate comments from the shell, as WP-CLI's `wp comment`."""
+"""`flask comments …`: list and moderate comments from the shell, as WP-CLI's `wp comment`; and
+`flask akismet verify`.
+
+Moderation here is a moderator's as on the admin screens (app/moderation/actions.py): audited
+(as "command line"), and Spam / Approve teach the spam checks.
+"""
 
 from __future__ import annotations
 
@@ -7,9 +12,11 @@ import sqlalchemy as sa
 from flask import Flask
 from flask.cli import AppGroup
 
-from app.comments import service
 from app.extensions import db
 from app.models import Comment, CommentStatus
+from app.moderation.actions import Action, apply
+from app.moderation.models import Actor
+from app.spam import akismet
 
 comments_cli = AppGroup("comments", help="List and moderate comments (as WP-CLI's `wp comment`).")
 
@@ -20,6 +27,9 @@ ACTIONS = {
     "spam": CommentStatus.SPAM,
     "trash": CommentStatus.TRASH,
 }
+MODERATION = {"approve": Action.APPROVE, "unapprove": Action.UNAPPROVE, "spam": Action.SPAM,
+              "trash": Action.TRASH, "delete": Action.DELETE}
+SHELL = Actor(None, "command line (flask comments)")
 
 
 @comments_cli.command("list")
@@ -46,13 +56,11 @@ def _moderate(action: str, ids: tuple[int, ...]) -> None:
             click.echo(f"Warning: comment {comment_id} does not exist.", err=True)
             missing += 1
             continue
+        changed = apply(comment, MODERATION[action], SHELL)
+        db.session.commit()  # publishes to live readers, like any other approval
         if action == "delete":
-            service.delete(comment)
-            db.session.commit()
             click.echo(f"Success: Deleted comment {comment_id}.")
             continue
-        changed = service.set_status(comment, ACTIONS[action])
-        db.session.commit()  # publishes to live readers, like any other approval
         verb = {"approve": "Approved", "unapprove": "Unapproved", "spam": "Marked as spam",
                 "trash": "Trashed"}[action]
         if changed:
@@ -74,5 +82,23 @@ for _action in (*ACTIONS, "delete"):
     _make_action(_action)
 
 
+akismet_cli = AppGroup("akismet", help="Akismet, the spam check WordPress.com uses.")
+
+
+@akismet_cli.command("verify")
+def verify() -> None:
+    """Ask Akismet whether AKISMET_KEY is valid for this site (SITE_URL)."""
+    if not akismet.enabled():
+        raise click.ClickException("AKISMET_KEY is not set: Akismet is off.")
+    try:
+        valid = akismet.verify_key()
+    except akismet.Unavailable as exc:
+        raise click.ClickException(f"Akismet did not say: {exc}") from None
+    if not valid:
+        raise click.ClickException("Akismet says the key is invalid (for this site).")
+    click.echo("Akismet accepts the key.")
+
+
 def register(app: Flask) -> None:
     app.cli.add_command(comments_cli)
+    app.cli.add_command(akismet_cli)

@@ -21,6 +21,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from email_validator import EmailNotValidError, validate_email
+from flask import has_request_context, request
 from sqlalchemy.orm.attributes import set_committed_value
 
 from app import fresh, live
@@ -128,13 +129,18 @@ def validate(post: Post, data: Mapping[str, Any], user: User | None) -> Draft:
         raise CommentRejected(400, "invalid", _summary(errors), errors)
     notify = _ticked(data.get("subscribe_comments")) or _ticked(data.get("notify"))
     return Draft(content, author, email, url, parent_id, notify, render(content),
-                 honeypot=_filled(data.get(HONEYPOT)))
+                 honeypot=_filled(data.get(HONEYPOT)), referrer=_referrer())
 
 
 def _filled(value: Any) -> str:
     """What a robot put in the honeypot ("" when left empty, as people leave it), whatever its
     type: a JSON number or list in it is as telling as text."""
     return "" if value is None else str(value).strip()
+
+
+def _referrer() -> str:
+    """The page a comment was sent from, when it came through a request (none from the shell)."""
+    return (request.referrer or "")[:2000] if has_request_context() else ""
 
 
 def _parent_id(post: Post, data: Mapping[str, Any], errors: dict[str, str]) -> int | None:
@@ -218,7 +224,7 @@ class Submitted:
 
     comment: Comment
     event: dict[str, Any] | None  # its live event's payload (fields, list item); None if not public
-    # Dropped (a filled honeypot): *comment* was never stored, and is what
+    # Dropped (a filled honeypot, Akismet's "discard"): *comment* was never stored, and is what
     # its poster is shown, as the poster of a held comment is.
     discarded: bool = False
 
@@ -420,7 +426,8 @@ def edit_own(comment: Comment, content: Any, *, ip: str = "", user_agent: str = 
     if not rules.accepts_comments(post):
         raise CommentRejected(403, "closed", "Comments are closed on this post.")
     draft = Draft(content.strip(), comment.author_name, comment.author_email, comment.author_url,
-                  comment.parent_id, comment.notify, render(content.strip()))
+                  comment.parent_id, comment.notify, render(content.strip()),
+                  referrer=_referrer(), created_at=comment.created_at)
     verdict = _screen(post, draft, comment.user, ip or comment.ip, user_agent or comment.user_agent)
     before = comment.status
     if not _rewrite(comment, Actor.author_of(comment, ip), draft.content, comment.author_name,

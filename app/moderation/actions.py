@@ -2,7 +2,8 @@
 
 The admin screens, the links in moderator mail and the command line call these; callers commit,
 once. Changes go through the comment gate (app/comments/service.py), so approvals, edits and
-removals reach live readers, mail and the page window as any other change does.
+removals reach live readers, mail and the page window as any other change does. A moderator's
+Spam, Not Spam and Approve are verdicts Akismet hears of (`_teach`).
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from app.comments import service
 from app.extensions import db
 from app.models import Comment, CommentStatus, Post
 from app.moderation.models import Actor, AuditAction, AuditEntry, CommentRevision
+from app.moderation.screen import SPAM_CHECK_UNAVAILABLE
+from app.spam import akismet
 
 
 class Action(enum.Enum):
@@ -105,7 +108,26 @@ def apply(comment: Comment, action: Action, actor: Actor) -> bool:
     if not service.set_status(comment, after):
         return False
     AuditEntry.add(actor, action.audit, comment.id, **{"from": before.value, "to": after.value})
+    _teach(comment, action, before)
     return True
+
+
+def _teach(comment: Comment, action: Action, before: CommentStatus) -> None:
+    """A moderator's verdict, for the spam checks: Spam is spam; Approve and Not Spam are ham.
+
+    Akismet hears, after the commit and off this thread, what it asks to hear (as WordPress's
+    Akismet plugin tells it): every Spam (submit-spam), and ham for a comment leaving Spam or
+    held because Akismet could not be asked (submit-ham); approving a comment Akismet already
+    passed tells it nothing new.
+    """
+    if action is Action.SPAM:
+        spam = True
+    elif action in (Action.APPROVE, Action.NOT_SPAM):
+        spam = False
+    else:
+        return
+    if spam or before is CommentStatus.SPAM or SPAM_CHECK_UNAVAILABLE in (comment.hold_reasons or ()):
+        akismet.report(comment, spam=spam)
 
 
 def apply_many(ids: Iterable[int], action: Action, actor: Actor) -> int:

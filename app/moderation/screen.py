@@ -3,14 +3,15 @@ Spam, dropped or refused.
 
 `screen()` is the one place the comment service asks. It applies, in WordPress's order, to
 everyone but an admin: bans (ours), the disallowed keywords (→ trash), the honeypot (a filled
-one → dropped), and the hold rules (everyone held, too many links, moderation keywords, first
-comment) (→ pending). Every rule that fired is recorded on the comment and shown in the
-moderation queue.
+one → dropped), Akismet when AKISMET_KEY is set (spam → Spam; "discard" → dropped; no verdict →
+held), and the hold rules (everyone held, too many links, moderation keywords, first comment)
+(→ pending). Every rule that fired is recorded on the comment and shown in the moderation queue.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 
 import sqlalchemy as sa
 
@@ -18,10 +19,15 @@ from app.extensions import db
 from app.models import Comment, CommentStatus, Post, User
 from app.moderation import bans, rules
 from app.settings import get_setting
+from app.spam import akismet
 
 BANNED_MESSAGE = ("Sorry, your comment could not be accepted. "
                   "If you think this is a mistake, please contact the site owner.")
 CLOSED_MESSAGE = "Comments are closed on this post."
+# The reason a comment is held when a spam check could not say (Akismet down, slow or confused).
+SPAM_CHECK_UNAVAILABLE = "spam check unavailable"
+AKISMET_SPAM = "Akismet: spam"
+AKISMET_DISCARD = "Akismet: blatant spam"  # its "discard": only ever stored for an author's edit
 HONEYPOT_FILLED = "honeypot field filled"
 
 
@@ -37,6 +43,8 @@ class Draft:
     notify: bool
     html: str  # the text rendered once: stored, and what the link rule counts
     honeypot: str = ""  # the form's trap field: people leave it empty
+    referrer: str = ""  # the page the comment was sent from (the request's Referer), for Akismet
+    created_at: datetime | None = None  # an author's edit: when the comment was first posted
 
 
 @dataclass
@@ -48,7 +56,7 @@ class Verdict:
     refuse: str | None = None  # a polite message: the comment is not stored at all
     error: str = "refused"  # the machine-readable code that goes with *refuse*
     # Dropped silently: not stored, and its poster told what the poster of a held comment is
-    # (a filled honeypot). An author's edit is put in Spam instead.
+    # (a filled honeypot, Akismet's "discard"). An author's edit is put in Spam instead.
     discard: bool = False
 
 
@@ -75,7 +83,33 @@ def screen(post: Post, draft: Draft, user: User | None, ip: str, user_agent: str
     if draft.honeypot:
         return Verdict(CommentStatus.SPAM, [HONEYPOT_FILLED], discard=True)
 
-    reasons = _hold_reasons(draft, user, fields)
+    checked = _spam_checks(post, draft, ip, user_agent)
+    if checked.status is CommentStatus.SPAM:
+        return checked
+    reasons = [*checked.reasons, *_hold_reasons(draft, user, fields)]
+    return Verdict(CommentStatus.PENDING if reasons else CommentStatus.APPROVED, reasons)
+
+
+def _spam_checks(post: Post, draft: Draft, ip: str, user_agent: str) -> Verdict:
+    """Akismet's verdict: spam is spam (and its "discard" drops the comment); when it cannot say
+    (unavailable) the comment is held, by giving a reason."""
+    spam, reasons = False, []
+    if akismet.enabled():
+        try:
+            answer = akismet.check(post, content=draft.content, author=draft.author,
+                                   email=draft.email, url=draft.url, ip=ip, user_agent=user_agent,
+                                   referrer=draft.referrer, reply=draft.parent_id is not None,
+                                   created_at=draft.created_at)
+        except akismet.Unavailable:
+            reasons.append(SPAM_CHECK_UNAVAILABLE)
+        else:
+            if answer == akismet.DISCARD:
+                return Verdict(CommentStatus.SPAM, [AKISMET_DISCARD], discard=True)
+            if answer == akismet.SPAM:
+                spam = True
+                reasons.append(AKISMET_SPAM)
+    if spam:
+        return Verdict(CommentStatus.SPAM, reasons)
     return Verdict(CommentStatus.PENDING if reasons else CommentStatus.APPROVED, reasons)
 
 
