@@ -15,6 +15,7 @@ from flask_login import UserMixin
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from app.auth.providers import PROVIDERS_BY_NAME
+from app.comments.content import http_url
 from app.extensions import db
 from app.words import format_comment_date, local_time
 
@@ -276,6 +277,11 @@ class Comment(db.Model):
     def author_link(self) -> str:
         return commenter_link(self.author_url, self.user.profile_url if self.user else None)
 
+    @property
+    def website(self) -> str:
+        """The website the commenter gave, as a link may point at it ("" unless http(s))."""
+        return http_url(self.author_url)
+
     def to_dict(self) -> dict[str, Any]:
         """The public fields of a comment; emails and IPs never leave the server this way."""
         return {
@@ -526,19 +532,26 @@ class Setting(db.Model):
     value: so.Mapped[str] = so.mapped_column(sa.Text)
 
 
+# Every address a page, the API, a live event or a feed shows comes out through these helpers,
+# and through `http_url`: a row stored before every door checked its URLs (an old import's
+# `javascript:` website, a provider's odd picture) is shown without its link, never with it.
+
 def commenter_avatar(account_avatar: str | None, email: str) -> str:
-    """A commenter's picture: their sign-in account's, else their Gravatar."""
-    return account_avatar or gravatar_url(email)
+    """A commenter's picture: their sign-in account's (if it is an http(s) address), else their
+    Gravatar."""
+    return http_url(account_avatar) or gravatar_url(email)
 
 
 def commenter_link(author_url: str, profile_url: str | None) -> str:
-    """Where a commenter's name links: the website they gave, else their account's profile."""
-    return author_url or profile_url or ""
+    """Where a commenter's name links: the website they gave, else their account's profile;
+    "" (no link) unless that is an http(s) address."""
+    return http_url(author_url) or http_url(profile_url)
 
 
 def liker_avatar(email: str | None, account_email: str | None, account_avatar: str | None) -> str:
-    """A liker's picture: their account's, else the Gravatar of the email they liked with."""
-    return account_avatar or gravatar_url(email or account_email or "")
+    """A liker's picture: their account's (if it is an http(s) address), else the Gravatar of
+    the email they liked with."""
+    return http_url(account_avatar) or gravatar_url(email or account_email or "")
 
 
 def liker_name(name: str, account_name: str | None) -> str:

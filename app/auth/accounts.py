@@ -8,23 +8,32 @@ import sqlalchemy as sa
 from flask import current_app
 
 from app.auth.providers import Profile
+from app.comments.content import http_url
 from app.extensions import db
 from app.models import OAuthAccount, User, utcnow
 
 log = logging.getLogger(__name__)
 
 MIN_PASSWORD_LENGTH = 10
+URL_LENGTH = 500  # the users table's avatar_url and profile_url columns
 
 
 def is_admin_email(email: str | None) -> bool:
     return bool(email) and email.strip().lower() in current_app.config.get("ADMIN_EMAILS", [])
 
 
+def _checked_url(url: str | None) -> str | None:
+    """A provider's picture or profile address as a page may use it: http(s) only, and whole (an
+    address cut to fit the column would point somewhere else), else None."""
+    url = http_url(url)
+    return url if url and len(url) <= URL_LENGTH else None
+
+
 def _apply(user: User, profile: Profile) -> None:
     """Refresh what the provider says about *user*: people change names and pictures."""
     user.name = profile.name[:245]
-    user.avatar_url = profile.avatar[:500] if profile.avatar else None
-    user.profile_url = profile.profile_url[:500] if profile.profile_url else None
+    user.avatar_url = _checked_url(profile.avatar)
+    user.profile_url = _checked_url(profile.profile_url)
     if profile.email:
         user.email = profile.email[:254]
         user.email_verified = True
