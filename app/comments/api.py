@@ -30,9 +30,13 @@ from app.settings import get_setting
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 
-# The fields a client may send when creating a comment (anything else is ignored).
-CREATE_FIELDS = ("comment", "author", "email", "url", "comment_parent", "parent_id",
-                 "subscribe_comments", "subscribe_blog", "notify", "remember")
+# The fields a client may send when creating or editing a comment, with the JSON types the
+# OpenAPI document declares (anything else is ignored).
+CREATE_FIELDS = SPEC["components"]["schemas"]["NewComment"]["properties"]
+EDIT_FIELDS = SPEC["components"]["schemas"]["EditComment"]["properties"]
+_JSON_TYPES = {"string": (str, "Must be text."),
+               "integer": (int, "Must be a whole number (a JSON integer)."),
+               "boolean": (bool, "Must be true or false.")}
 
 
 @bp.get("/posts/<slug>/comments")
@@ -59,10 +63,17 @@ def create_comment(slug: str):
     data = _json_object()
     if data is None:
         return error_response(400, "Send the comment as a JSON object.", error="bad_json")
-    fields = {name: data[name] for name in CREATE_FIELDS if name in data}
+    wrong = _wrong_types(data, CREATE_FIELDS)
+    fields = {name: data[name] for name in CREATE_FIELDS if name in data and name not in wrong}
     if service.HONEYPOT in data:  # the form's trap for robots, which parley.js sends along
         fields[service.HONEYPOT] = data[service.HONEYPOT]
     user = current_user if current_user.is_authenticated else None
+    if wrong:  # one answer naming every field: the gate's verdict on the others too
+        try:
+            service.validate(post, fields, user)
+        except service.CommentRejected as rejected:
+            wrong = {**rejected.fields, **wrong}
+        return _invalid(wrong)
     try:
         submitted = service.submit(post, fields, user=user, ip=request.remote_addr or "",
                                    user_agent=request.user_agent.string)
@@ -84,6 +95,31 @@ def create_comment(slug: str):
                            comment.author_url, bool(data.get("remember")))
     remember_mine(response, submitted.signed_id)  # a dropped comment's: an id no comment has
     return response
+
+
+def _wrong_types(data: dict, declared: dict) -> dict[str, str]:
+    """A message for each field of *data* that is not of the JSON type declared for it (`"1"`,
+    `1.5` or `true` for a comment's number, `null` or a number for a text), or is longer than
+    declared, surrounding whitespace included. The rest is the gate's to check."""
+    fields = {}
+    for name in filter(data.__contains__, declared):
+        if "type" not in declared[name]:
+            continue  # the honeypot: anything in it is telling, and answered as held
+        kind, message = _JSON_TYPES[declared[name]["type"]]
+        value = data[name]
+        limit = declared[name].get("maxLength")
+        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+            fields[name] = message
+        elif limit is not None and len(value) > limit:
+            fields[name] = f"This is too long: at most {limit:,} characters, not {len(value):,}."
+    return fields
+
+
+def _invalid(fields: dict[str, str]) -> Response:
+    name, message = next(iter(fields.items()))
+    return error_response(400, f"{name}: {message}" if len(fields) == 1
+                          else "Please correct the highlighted fields.",
+                          error="invalid", fields=fields)
 
 
 def _json_object() -> dict | None:
@@ -159,6 +195,8 @@ def edit_own_comment(comment_id: int):
     data = _json_object()
     if data is None:
         return error_response(400, "Send the change as a JSON object.", error="bad_json")
+    if wrong := _wrong_types(data, EDIT_FIELDS):
+        return _invalid(wrong)
     try:
         service.edit_own(comment, data.get("comment"), ip=request.remote_addr or "",
                          user_agent=request.user_agent.string)

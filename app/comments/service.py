@@ -77,11 +77,18 @@ def _text(data: Mapping[str, Any], name: str) -> str:
 
 
 def parse_id(raw: Any) -> int:
-    """A row id sent by a client (text or a JSON number); ValueError unless 0 ≤ id ≤ MAX_ID."""
-    try:
+    """A row id sent by a client: a JSON integer, or text of ASCII digits (a form field, a query
+    parameter). ValueError for anything else, and outside 0 ≤ id ≤ MAX_ID.
+
+    `int()` alone would take `true` and `1.5` as 1, and `" 1"`, `"+1"`, `"1_0"` and `"١"` too:
+    none of them is the whole number the OpenAPI document promises to accept.
+    """
+    if isinstance(raw, str) and re.fullmatch(r"[0-9]{1,10}", raw):
         value = int(raw)
-    except (TypeError, OverflowError) as exc:  # None, a list, Infinity
-        raise ValueError(f"not an id: {raw!r}") from exc
+    elif isinstance(raw, int) and not isinstance(raw, bool):
+        value = raw
+    else:
+        raise ValueError(f"not an id: {raw!r}")
     if not 0 <= value <= MAX_ID:
         raise ValueError(f"id out of range: {value}")
     return value
@@ -144,19 +151,34 @@ def _referrer() -> str:
 
 
 def _parent_id(post: Post, data: Mapping[str, Any], errors: dict[str, str]) -> int | None:
-    raw = data.get("comment_parent", data.get("parent_id", 0)) or 0
-    try:
-        parent_id = int(raw)
-        if parent_id > MAX_ID:
-            raise ValueError(parent_id)
-    except (TypeError, ValueError, OverflowError):  # OverflowError: a JSON Infinity
-        errors["comment_parent"] = "The comment you are replying to is not valid."
-        return None
-    if parent_id <= 0:
+    """The comment this one answers: `comment_parent` (`parent_id` when that is absent), a whole
+    number; 0 or an empty form field for none. Both are checked when both are sent.
+
+    A well-formed number that names no approved comment on *post* (deleted, held, never there)
+    is a conflict with what is stored, 409, when nothing else is wrong; a malformed one is 400.
+    """
+    chosen = "comment_parent" if "comment_parent" in data else "parent_id"
+    parent_id = 0
+    for name in ("comment_parent", "parent_id"):
+        raw = data.get(name)
+        if raw is None or raw == "":
+            continue
+        try:
+            value = parse_id(raw)
+        except ValueError:
+            errors[name] = ("The comment you are replying to must be given by its number "
+                            "(a whole number).")
+            continue
+        if name == chosen:
+            parent_id = value
+    if parent_id == 0:
         return None
     parent = db.session.get(Comment, parent_id)
     if parent is None or parent.post_id != post.id or parent.status != CommentStatus.APPROVED:
-        errors["comment_parent"] = "The comment you are replying to is not available."
+        message = "The comment you are replying to is not available."
+        if not errors:
+            raise CommentRejected(409, "parent_unavailable", message, {chosen: message})
+        errors[chosen] = message
         return None
     return parent_id
 
