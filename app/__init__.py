@@ -132,6 +132,9 @@ def register_commands(app: Flask) -> None:
     from app import wxr
 
     wxr.register(app)  # flask wxr import|export
+    from app.spam import filter as spam_filter
+
+    spam_filter.register(app)  # flask spam train|stats
 
 
 def register_page_cache(app: Flask) -> None:
