@@ -197,6 +197,14 @@ class Config:
         self.RATELIMIT_ENABLED = _bool(environ, "RATELIMIT_ENABLED", True)
         self.RATELIMIT_POSTING = _rate(environ, "RATELIMIT_POSTING", "10 per minute;100 per hour")
         self.RATELIMIT_SIGNIN = _rate(environ, "RATELIMIT_SIGNIN", "20 per minute;100 per hour")
+        # Mail someone else can make Parley send (like and subscription confirmations, the
+        # privacy link), per recipient mailbox and per client IP; moderator mail about held
+        # comments per commenter IP. Over a limit the request is answered as usual and the mail
+        # is withheld (app/limits.py). Three an hour is more than a reader needs and too few to
+        # flood anyone; an IP may be an office or a mobile carrier's NAT, so it gets more.
+        self.MAIL_LIMIT_PER_ADDRESS = _rate(environ, "MAIL_LIMIT_PER_ADDRESS",
+                                            "3 per hour;10 per day")
+        self.MAIL_LIMIT_PER_IP = _rate(environ, "MAIL_LIMIT_PER_IP", "10 per hour;50 per day")
         self.RATELIMIT_IN_MEMORY_FALLBACK_ENABLED = True
         # The requests in flight when Redis goes away would otherwise get the storage error (a
         # 500) before the fallback takes over: let them through instead, and log it.
@@ -243,6 +251,8 @@ class TestingConfig(Config):
         # Tests post many comments from one address; the limit tests set their own values.
         self.RATELIMIT_POSTING = "1000 per minute"
         self.RATELIMIT_SIGNIN = "1000 per minute"
+        self.MAIL_LIMIT_PER_ADDRESS = "1000 per hour"
+        self.MAIL_LIMIT_PER_IP = "1000 per hour"
         # Tests change the database from other apps and threads and read at once; the fresh
         # window's own tests turn it on.
         self.PAGE_CACHE_FRESH_SECONDS = 0

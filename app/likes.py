@@ -13,7 +13,7 @@ from email_validator import EmailNotValidError, validate_email
 from flask import Blueprint, abort, current_app, render_template, request, url_for
 from flask_login import current_user
 
-from app import fresh, live
+from app import fresh, limits, live
 from app.errors import error_response
 from app.extensions import db
 from app.mail import Mail, get_mailer
@@ -140,13 +140,22 @@ def unlike(slug: str):
 
 
 def _send_confirmation(like: Like, post: Post) -> None:
+    """Queue the confirmation mail; it goes only while the mail limits allow (app/limits.py),
+    decided on the mail thread, so the answer and its timing are the same either way."""
     token = sign(LIKE_CONFIRM, {"id": like.id, "email": like.email})
     link = url_for("likes.confirm", token=token, _external=True)
     title = current_app.config["BLOG_TITLE"]
     text = (f"Someone (we hope you) asked to like “{post.title}” with this address.\n\n"
             f"To confirm, open: {link}\n\nIf it was not you, ignore this email.\n— {title}")
     html = render_template("likes/confirm_mail.html", post=post, link=link, blog_title=title)
-    get_mailer().send(Mail((like.email,), f"[{title}] Confirm your like", text, html))
+    mail = Mail((like.email,), f"[{title}] Confirm your like", text, html)
+    mailer, to, ip = get_mailer(), like.email, limits.client_ip()
+
+    def send() -> None:
+        if limits.allow_mail("like", to=to, ip=ip):
+            mailer.deliver(mail)
+
+    mailer.submit(send)
 
 
 @bp.route("/likes/confirm/<token>", methods=["GET", "POST"])

@@ -11,11 +11,13 @@ import sqlalchemy as sa
 from email_validator import EmailNotValidError, validate_email
 from flask import Blueprint, current_app, jsonify, render_template, request, url_for
 
+from app import limits
 from app.comments import service
 from app.extensions import db
 from app.mail import Mail, get_mailer
 from app.models import Comment, Like, Post, Subscription
 from app.signing import BadLink, Purpose, sign, unsign
+from app.urls import site_url
 
 bp = Blueprint("privacy", __name__, url_prefix="/my-comments")
 MY_COMMENTS = Purpose("my-comments", 3600,  # an hour
@@ -45,14 +47,24 @@ def ask():
     except EmailNotValidError:
         return render_template("privacy/ask.html", email=raw,
                                error="Please enter a valid email address."), 400
-    if _comments_of(email):
+    # Whether the address has comments, and whether the mail limits let a link go, are decided
+    # on the mail thread: the request does the same work, and answers the same, for every address.
+    site, ip = site_url(), limits.client_ip()
+    get_mailer().submit(lambda: _send_link(email, site, ip))
+    return render_template("privacy/ask.html", sent=True, email=email)
+
+
+def _send_link(email: str, site: str, ip: str | None) -> None:
+    """Mail *email* its link, if it wrote any comment and the mail limits allow (mail thread)."""
+    if not _comments_of(email) or not limits.allow_mail("privacy", to=email, ip=ip):
+        return
+    with current_app.test_request_context(base_url=site):
         link = url_for("privacy.mine", token=sign(MY_COMMENTS, {"email": email}), _external=True)
         title = current_app.config["BLOG_TITLE"]
         text = (f"Here is the link to see, download or erase your comments on {title}:\n\n{link}\n\n"
                 "It works for an hour. If you did not ask for it, ignore this email.")
         html = render_template("privacy/mail.html", link=link, blog_title=title)
-        get_mailer().send(Mail((email,), f"[{title}] Your comments", text, html))
-    return render_template("privacy/ask.html", sent=True, email=email)
+        get_mailer().deliver(Mail((email,), f"[{title}] Your comments", text, html))
 
 
 def _with_email(view: Callable[[str, str], Any]) -> Callable[[str], Any]:

@@ -13,6 +13,7 @@ from typing import Any
 import sqlalchemy as sa
 from flask import Flask, current_app, render_template, url_for
 
+from app import limits
 from app.database import after_commit
 from app.extensions import db
 from app.mail import get_mailer, send_mail
@@ -104,6 +105,10 @@ def notify_held(ids: list[int], base_url: str) -> None:
         comments = db.session.scalars(sa.select(Comment).where(
             Comment.id.in_(ids), Comment.status == CommentStatus.PENDING)).all()
         for comment in comments:
+            # A flood of held comments from one address must not flood the moderators: past
+            # MAIL_LIMIT_PER_IP they stay in the queue (and reach open queues live) unmailed.
+            if not recipients or not limits.allow_mail("moderation", ip=comment.ip):
+                continue
             for recipient in recipients:
                 with current_app.test_request_context(base_url=base_url or None):
                     _send_one(comment, recipient)

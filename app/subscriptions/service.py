@@ -11,6 +11,7 @@ from datetime import timedelta
 import sqlalchemy as sa
 from flask import current_app, render_template, url_for
 
+from app import limits
 from app.database import after_commit
 from app.extensions import db
 from app.mail import Mail, get_mailer
@@ -60,15 +61,19 @@ def subscribe(email: str, post: Post | None) -> Subscription | None:
     else:
         subscription.created_at = utcnow()
     db.session.flush()
-    sub_id, site = subscription.id, site_url()
-    after_commit(lambda: get_mailer().submit(lambda: _send_confirmation(sub_id, site)))
+    sub_id, site, ip = subscription.id, site_url(), limits.client_ip()
+    after_commit(lambda: get_mailer().submit(lambda: _send_confirmation(sub_id, site, ip)))
     return subscription
 
 
-def _send_confirmation(subscription_id: int, site: str) -> None:
+def _send_confirmation(subscription_id: int, site: str, ip: str | None) -> None:
+    """Ask the subscriber to confirm, unless the mail limits say this address or the client
+    that asked (*ip*) has had enough mail for now: the commenter was answered already, alike."""
     with current_app.test_request_context(base_url=site):
         subscription = db.session.get(Subscription, subscription_id)
         if subscription is None or subscription.confirmed_at is not None:
+            return
+        if not limits.allow_mail("subscription", to=subscription.email, ip=ip):
             return
         link = url_for("subscriptions.confirm", token=confirm_token(subscription), _external=True)
         what = (f"new comments on “{subscription.post.title}”" if subscription.post
