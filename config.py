@@ -205,6 +205,8 @@ class Config:
         self.MAIL_LIMIT_PER_ADDRESS = _rate(environ, "MAIL_LIMIT_PER_ADDRESS",
                                             "3 per hour;10 per day")
         self.MAIL_LIMIT_PER_IP = _rate(environ, "MAIL_LIMIT_PER_IP", "10 per hour;50 per day")
+        # Live streams one client IP may hold open at once, per worker process (0: no cap).
+        self.LIVE_MAX_STREAMS_PER_IP = _int(environ, "LIVE_MAX_STREAMS_PER_IP", 20)
         self.RATELIMIT_IN_MEMORY_FALLBACK_ENABLED = True
         # The requests in flight when Redis goes away would otherwise get the storage error (a
         # 500) before the fallback takes over: let them through instead, and log it.

@@ -25,6 +25,7 @@ from app.comments.cookies import (
 from app.comments.openapi import SPEC
 from app.errors import error_response
 from app.extensions import db
+from app.live.stream import TooManyStreams
 from app.models import Comment, CommentStatus, Event, Post
 from app.settings import get_setting
 
@@ -234,10 +235,16 @@ def live_stream(slug: str):
     last_event_id = last if asked is None else max(0, min(asked, last))
     post_id = post.id
     app = current_app._get_current_object()
+    try:  # one of this reader's streams, up to LIVE_MAX_STREAMS_PER_IP (after ProxyFix)
+        frames = live.post_stream(app, post_id, last_event_id, last, ip=request.remote_addr)
+    except TooManyStreams as full:
+        return error_response(
+            429, f"Too many live streams are open from your address (at most "
+            f"{app.config['LIVE_MAX_STREAMS_PER_IP']}). Close some pages and try again.",
+            error="too_many_streams", headers={"Retry-After": str(full.retry_after)})
     db.session.remove()  # hold no pooled connection while the stream is open
     # direct_passthrough: the stream yields bytes already; no per-event re-encoding layer
-    response = Response(live.post_stream(app, post_id, last_event_id, last),
-                        mimetype="text/event-stream", direct_passthrough=True)
+    response = Response(frames, mimetype="text/event-stream", direct_passthrough=True)
     response.headers["Cache-Control"] = "no-cache"
     response.headers["X-Accel-Buffering"] = "no"  # nginx: pass events through at once
     return response

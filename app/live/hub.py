@@ -49,6 +49,20 @@ class Subscriber:
     last_write: float = field(default_factory=time.monotonic)
 
 
+class StreamSlot:
+    """One client's open stream, counted by the hub until it is released (once, however often
+    it is asked to be)."""
+
+    def __init__(self, hub: Hub, client: str) -> None:
+        self._hub: Hub | None = hub
+        self.client = client
+
+    def release(self) -> None:
+        hub = self._hub
+        if hub is not None:
+            hub._release(self)
+
+
 class Hub:
     """Fans news out to this process's readers: one read per channel per news, not per reader."""
 
@@ -65,6 +79,7 @@ class Hub:
         self._news: queue.Queue[str | None] = queue.Queue()
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
+        self._streams_of: dict[str, int] = {}  # open streams per client (LIVE_MAX_STREAMS_PER_IP)
 
     def subscribe(self, channel: Channel) -> Subscriber:
         """Add a reader of *channel*; the subscriber's `channel` is the one the hub reads.
@@ -92,6 +107,34 @@ class Hub:
                 del self._subscribers[name]
                 del self._channels[name]
                 del self._next_read[name]
+
+    def claim(self, client: str, cap: int) -> StreamSlot | None:
+        """One more open stream for *client*, or None when it holds *cap* already (0: no cap).
+
+        Counted in this process only: a stream lives as long as its reader, and a count kept
+        elsewhere would outlive a worker that dies without releasing its slots.
+        """
+        with self._lock:
+            held = self._streams_of.get(client, 0)
+            if cap and held >= cap:
+                return None
+            self._streams_of[client] = held + 1
+        return StreamSlot(self, client)
+
+    def _release(self, slot: StreamSlot) -> None:
+        with self._lock:
+            if slot._hub is None:  # released already
+                return
+            slot._hub = None
+            held = self._streams_of.get(slot.client, 0) - 1
+            if held > 0:
+                self._streams_of[slot.client] = held
+            else:
+                self._streams_of.pop(slot.client, None)
+
+    def streams_of(self, client: str) -> int:
+        with self._lock:
+            return self._streams_of.get(client, 0)
 
     def channel(self, name: str) -> Channel | None:
         with self._lock:

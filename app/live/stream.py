@@ -4,20 +4,57 @@ from __future__ import annotations
 
 import queue
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 from flask import Flask
 
-from app.live.hub import Channel, get_hub
+from app.limits import client_key
+from app.live.hub import Channel, StreamSlot, get_hub
 from app.live.posts import PostChannel
 from app.live.queue import QueueChannel, RenderRow
 from app.live.wire import EXPIRED, hello
 
 
-def post_stream(app: Flask, post_id: int, after: int, log_end: int) -> Iterator[bytes]:
-    """*post_id*'s public events after *after*, forever (*log_end*: its last event id now)."""
+class TooManyStreams(Exception):
+    """The client holds LIVE_MAX_STREAMS_PER_IP open streams in this process already."""
+
+    retry_after = 30  # seconds: a slot frees when one of its streams ends, which nobody can tell
+
+
+class _Held:
+    """A stream's frames, holding its reader's slot until the server closes the response.
+
+    A WSGI server closes every response it was given, however it ended (PEP 3333) — a reader
+    gone, a HEAD request answered without a body, a stream never started — so the slot goes back
+    in `close()`; a generator's own `finally` runs only if the generator was started.
+    """
+
+    def __init__(self, frames: Iterator[bytes], slot: StreamSlot) -> None:
+        self.frames = frames
+        self.slot = slot
+
+    def __iter__(self) -> Iterator[bytes]:
+        return self.frames
+
+    def close(self) -> None:
+        try:
+            self.frames.close()  # type: ignore[attr-defined]  (a generator)
+        finally:
+            self.slot.release()
+
+
+def post_stream(app: Flask, post_id: int, after: int, log_end: int,
+                ip: str | None = None) -> Iterable[bytes]:
+    """*post_id*'s public events after *after*, forever (*log_end*: its last event id now),
+    counted as one of *ip*'s open streams (TooManyStreams when it has its fill)."""
     channel = PostChannel(post_id, log_end, float(app.config["LIVE_POLL_SECONDS"]))
-    return stream(app, channel, after)
+    cap = app.config["LIVE_MAX_STREAMS_PER_IP"] if app.config["RATELIMIT_ENABLED"] else 0
+    if not (ip and cap):
+        return stream(app, channel, after)
+    slot = get_hub(app).claim(client_key(ip), cap)
+    if slot is None:
+        raise TooManyStreams(ip)
+    return _Held(stream(app, channel, after), slot)
 
 
 def queue_stream(app: Flask, after: int | None, until: float,
