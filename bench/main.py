@@ -38,6 +38,36 @@ def _posting_figure(p: dict) -> str:
             f"idle {p['idle_pct']:.0f} %), {stored}{heard}")
 
 
+def _spam_rows(r: dict) -> list[str]:
+    """The learned filter on the YouTube Spam Collection (cross-validated), beside the posting
+    ratio measured with it trained, and scikit-learn's naive Bayes on the same folds."""
+    found = r.get("spam")
+    if not found:
+        return []
+    f, c, t = found["filter"], found["classify"], found["thresholds"]
+    post = r.get("posting", {})
+    trained = not (r.get("settings") or {}).get("no_spam_filter")
+    posting = (ratio(post["parley_32"]["per_second"], post["isso_32"]["per_second"])
+               + (" posting, 32 posters, Parley ÷ Isso, filter trained" if trained
+                  else " posting, filter untrained")
+               if {"parley_32", "isso_32"} <= post.keys() else "")
+    rows = [f"| learned spam filter, YouTube Spam Collection ({found['corpus']['comments']:,} "
+            f"comments, {f['folds']}-fold): to Spam at P ≥ {t['spam_at']}, held at P ≥ "
+            f"{t['unsure_at']} | precision {f['precision']:.1%}, recall {f['recall']:.1%}; spam "
+            f"caught (Spam or held) {f['caught']:.1%}; real comments to Spam "
+            f"{f['false_spam']:.2%}, held {f['held']:.2%}; classify() {c['us_median']:.0f} µs "
+            f"median, {c['us_p99']:.0f} µs p99 | {posting} | caught ≥ 90 %, real to Spam ≤ 2 %, "
+            "≤ 1 ms per post |"]
+    ref = found.get("sklearn")
+    if ref:
+        at = ref["at"].get(str(t["spam_at"]))
+        rows.append(f"| reference: scikit-learn MultinomialNB on HashingVectorizer, same folds, "
+                    f"P ≥ {t['spam_at']} | precision {at['precision']:.1%}, recall "
+                    f"{at['recall']:.1%}; real comments to Spam {at['false_spam']:.2%}; "
+                    f"{ref['us_per_call_median']:.0f} µs per call | | |")
+    return rows
+
+
 def table(results: dict) -> str:
     r = results
     lines = ["| benchmark | figure | ratio | target |", "| --- | --- | --- | --- |"]
@@ -75,6 +105,7 @@ def table(results: dict) -> str:
             ("1 poster, Parley ÷ Isso", "parley_1", "isso_1", ""),
         ]:
             lines.append(f"| posting: {label} | | {ratio(rate[a], rate[b])} | {target} |")
+    lines += _spam_rows(r)
     for row in r.get("live", {}).values():
         lines.append(f"| live, {row['readers']:,} readers (1 worker) | p50 {row['p50_ms']:.0f} ms, "
                      f"p99 {row['p99_ms']:.0f} ms, missed {row['missed']}, "
@@ -88,7 +119,8 @@ def table(results: dict) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--only", nargs="*", default=["reading", "posting", "live", "growth"])
+    parser.add_argument("--only", nargs="*",
+                        default=["reading", "posting", "live", "growth", "spam"])
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--connections", type=int, default=16)
@@ -97,6 +129,9 @@ def main() -> None:
     parser.add_argument("--growth-sizes", type=int, nargs="*", default=[10, 100, 1000, 10000])
     parser.add_argument("--database-url", default=None,
                         help="Parley's database (default: a fresh SQLite file per benchmark)")
+    parser.add_argument("--no-spam-filter", action="store_true",
+                        help="post with the learned spam filter untrained (it then classifies "
+                             "nothing); by default it is trained first (bench/spam.py)")
     parser.add_argument("--out", type=Path, default=common.BENCH / "results" / "latest.json")
     args = parser.parse_args()
     common.raise_nofile()
@@ -113,7 +148,8 @@ def main() -> None:
             from bench import posting
             print("posting …", flush=True)
             results["posting"] = posting.run(tmp, workers=args.workers, seconds=args.seconds,
-                                             database_url=args.database_url)
+                                             database_url=args.database_url,
+                                             spam_filter=not args.no_spam_filter)
         if "live" in args.only:
             from bench import live
             print("live …", flush=True)
@@ -124,6 +160,11 @@ def main() -> None:
             print("growth …", flush=True)
             results["growth"] = growth.run(tmp, sizes=args.growth_sizes,
                                            database_url=args.database_url)
+        if "spam" in args.only:
+            from bench import spam
+            print("spam …", flush=True)
+            results["spam"] = spam.run(tmp)
+            print(spam.summary(results["spam"]), flush=True)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
         common.dump(args.out, results)

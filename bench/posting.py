@@ -29,7 +29,7 @@ from pathlib import Path
 
 import aiohttp
 
-from bench import common, reading, seed
+from bench import common, reading, seed, spam
 
 RECONNECT_SECONDS = 1.0
 READER_GRACE_SECONDS = 20  # after the posters stop: the hubs poll every LIVE_POLL_SECONDS (2 s)
@@ -430,10 +430,12 @@ def _verdict(accepted: list[int], stored_ids: list[int], texts: list[str]) -> di
 
 
 def run(tmp: Path, *, workers: int, seconds: float, cases=CASES,
-        database_url: str | None = None, rounds: int = 4) -> dict:
+        database_url: str | None = None, rounds: int = 4, spam_filter: bool = True) -> dict:
     """Both servers up at once; every case measured in turn, *rounds* times, *seconds*/2 each
     time: on a shared machine the load drifts within a minute, and one long run of each (Parley
-    first, Isso after) moved the ratio by 20 % from run to run."""
+    first, Isso after) moved the ratio by 20 % from run to run. With *spam_filter*, Parley's
+    learned filter is trained first (bench/spam.py: the public corpus and the site's own
+    history), so every post is classified as on a site that uses it."""
     import sqlalchemy as sa
 
     database_url = database_url or f"sqlite:///{tmp / 'posting.db'}"
@@ -441,6 +443,10 @@ def run(tmp: Path, *, workers: int, seconds: float, cases=CASES,
     app = seed.parley_app(database_url)
     slugs = add_posts(app, max(case.posts for case in cases))
     ids = post_ids(app, slugs)
+    taught = spam.teach_posting_site(app) if spam_filter else None
+    if taught:
+        print(f"  spam filter taught {taught['corpus']} corpus comments and "
+              f"{taught['site_history']} of the site's own", flush=True)
     postgres = None
     if sa.make_url(database_url).get_backend_name() == "postgresql":
         from app.extensions import db
