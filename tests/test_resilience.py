@@ -226,7 +226,9 @@ class LiveReader(threading.Thread):
     def _read(self, response) -> None:
         block: dict[str, str] = {}
         while not self._halt.is_set():
-            raw = response.fp.readline()
+            # The response's own readline decodes the chunked framing (the raw socket's would
+            # return a chunk's size lines, and a chunk a proxy splits mid-line as two lines).
+            raw = response.readline()
             if not raw:
                 return
             line = raw.decode("utf-8").rstrip("\n")
