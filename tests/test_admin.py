@@ -436,6 +436,20 @@ def test_an_invalid_edit_is_shown_again_and_changes_nothing(app, admin):
         assert db.session.get(Comment, comment_id).content == "Keep me"
 
 
+def test_a_moderator_cannot_store_a_website_that_is_not_http(app, admin):
+    """A control character slips past WTForms' URL check; the one URL check every door uses
+    refuses it with a message, instead of storing an empty website in silence."""
+    comment_id = add_comment(app, content="Keep me")
+    token = csrf_token(admin, f"/admin/comments/{comment_id}/edit")
+    response = admin.post(f"/admin/comments/{comment_id}/edit", data={
+        "csrf_token": token, "author": "Guest", "email": "", "url": "http://example.com/a\x01b",
+        "content": "New"})
+    assert response.status_code == 400
+    assert "must be an http:// or https:// address" in response.get_data(as_text=True)
+    with app.app_context():
+        assert db.session.get(Comment, comment_id).content == "Keep me"
+
+
 def test_an_unchanged_edit_leaves_no_revision(app, admin):
     comment_id = add_comment(app)
     token = csrf_token(admin, f"/admin/comments/{comment_id}/edit")

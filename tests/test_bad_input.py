@@ -20,7 +20,7 @@ from app.models import Comment, CommentStatus, Event, Post, Subscription
 from tests.conftest import make_app, reset_database
 from tests.test_comments import API, FORM, GUEST, configure, csrf_token
 
-DATA = Path(__file__).resolve().parent / "data" / "naughty"
+DATA = Path(__file__).resolve().parent / "data"
 BLNS: list[str] = json.loads((DATA / "blns.json").read_text("utf-8"))
 SLUG = "pakistan-russia-agree-to-bury-the-hatchet"
 PERMALINK = f"/2011/01/25/{SLUG}/"

@@ -15,8 +15,17 @@ from wtforms import (
     TextAreaField,
 )
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import URL, DataRequired, Email, Length, NumberRange, Optional
+from wtforms.validators import (
+    URL,
+    DataRequired,
+    Email,
+    Length,
+    NumberRange,
+    Optional,
+    ValidationError,
+)
 
+from app.comments.content import http_url
 from app.models import CommentStatus
 from app.moderation.actions import Action
 from app.moderation.models import BanKind
@@ -34,12 +43,19 @@ class LoginForm(FlaskForm):
     next = HiddenField()
 
 
+def http_address(form: FlaskForm, field: StringField) -> None:
+    """The one URL check every door uses: only an http(s) address is stored."""
+    if field.data and not http_url(field.data):
+        raise ValidationError("The website must be an http:// or https:// address.")
+
+
 class CommentEditForm(FlaskForm):
     """Quick Edit (name, email, website, text) and Edit (the same and the status)."""
 
     author = StringField("Name", validators=[DataRequired(), Length(max=245)])
     email = EmailField("Email", validators=[Optional(), Email(), Length(max=100)])
-    url = StringField("Website", validators=[Optional(), URL(require_tld=False), Length(max=200)])
+    url = StringField("Website", validators=[Optional(), URL(require_tld=False), http_address,
+                                             Length(max=200)])
     content = TextAreaField("Comment", validators=[DataRequired(), Length(max=65525)])
     status = SelectField("Status", choices=[SelectChoice("", "(unchanged)")] + [
         SelectChoice(s.value, s.value.capitalize()) for s in CommentStatus], default="")

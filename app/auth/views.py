@@ -34,7 +34,8 @@ from app.auth.providers import PROVIDERS_BY_NAME, Profile, ProfileError, Provide
 from app.blog.views import render_post
 from app.errors import error_response
 from app.extensions import db
-from app.models import Post, gravatar_url
+from app.models import Post
+from app.models import commenter_avatar as commenter_avatar_of
 from app.urls import same_site_path
 
 bp = Blueprint("auth", __name__)
@@ -239,4 +240,4 @@ def _landing(next_url: str) -> str:
 @bp.app_template_global()
 def commenter_avatar(user) -> str:
     """The signed-in reader's picture: their provider's, else their Gravatar."""
-    return user.avatar_url or gravatar_url(user.email or "")
+    return commenter_avatar_of(user.avatar_url, user.email or "")

@@ -26,7 +26,7 @@ from app.comments.openapi import SPEC
 from app.errors import error_response
 from app.extensions import db
 from app.live.stream import TooManyStreams
-from app.models import Comment, CommentStatus, Event, Post
+from app.models import Comment, CommentStatus, Event, Post, commenter_avatar
 from app.settings import get_setting
 
 bp = Blueprint("api", __name__, url_prefix="/api")
@@ -162,7 +162,8 @@ def session_state():
                 for c in rows if (until := service.editable_until(c)) is not None]
     user = None
     if current_user.is_authenticated:
-        user = {"name": current_user.name, "avatar": current_user.avatar_url,
+        user = {"name": current_user.name,
+                "avatar": commenter_avatar(current_user.avatar_url, current_user.email or ""),
                 "provider": current_user.provider_label, "is_admin": current_user.is_admin}
     response = jsonify({
         "csrf_token": generate_csrf(),
