@@ -36,6 +36,9 @@ DEFAULTS: dict[str, Any] = {
     "comment_order": "asc",  # "asc" (older at the top) | "desc"
     # What a banned author's comment gets: "refuse" (a polite message) or "hold" (silently).
     "ban_action": "refuse",
+    # A ban on user@example.com also catches user+anything@example.com: the same mailbox at
+    # nearly every provider, and the cheapest way round a ban.
+    "ban_plus_addresses": True,
     # Email the moderators when a comment is held for moderation.
     "moderation_notify": True,
 }

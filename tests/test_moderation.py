@@ -13,8 +13,8 @@ from app.mail import get_mailer
 from app.models import Comment, CommentStatus, OAuthAccount, Post, User, utcnow
 from app.moderation import bans
 from app.moderation.models import Ban, BanKind
-from app.settings import set_setting
-from tests.test_admin_helpers import add_comment
+from app.settings import get_setting, set_setting
+from tests.test_admin_helpers import add_comment, csrf_token, make_user, sign_in_admin
 
 GUEST = {"comment": "A thoughtful remark.", "author": "Ayesha", "email": "ayesha@example.com",
          "url": ""}
@@ -306,3 +306,62 @@ def test_the_json_api_reports_a_ban(client, post, app):
                            headers={"X-CSRFToken": token})
     assert response.status_code == 403
     assert response.get_json()["error"] == "banned"
+
+
+# --- plus-addresses ---------------------------------------------------------------------------
+
+def comment_as(client, post, email):
+    token = client.get(f"/api/session?post={post['slug']}").get_json()["csrf_token"]
+    return client.post(f"/api/posts/{post['slug']}/comments", headers={"X-CSRFToken": token},
+                       json={**GUEST, "email": email, "comment": f"Written as {email}."})
+
+
+@pytest.mark.parametrize("action", ["refuse", "hold"])
+def test_a_ban_catches_the_plus_addresses_of_its_mailbox_by_default(client, post, app, action):
+    with app.app_context():
+        settings(comment_flood_seconds=0, comment_moderation="nobody", ban_action=action)
+        ban(BanKind.EMAIL, "user@example.com")
+    caught = comment_as(client, post, "User+x@Example.com")
+    if action == "refuse":
+        assert caught.status_code == 403 and caught.get_json()["error"] == "banned"
+    else:
+        assert caught.status_code == 201 and caught.get_json()["held"] is True
+        with app.app_context():
+            held = db.session.get(Comment, caught.get_json()["comment"]["id"])
+            assert held.hold_reasons == ["banned email user@example.com"]
+    # the tag is not the mailbox: a ban on one tagged address catches only that one
+    with app.app_context():
+        ban(BanKind.EMAIL, "other+spam@example.com")
+    assert comment_as(client, post, "other+news@example.com").status_code == 201
+    assert comment_as(client, post, "other@example.com").get_json()["held"] is False
+    # dots are the mailbox's own at most providers: not folded
+    assert comment_as(client, post, "us.er@example.com").get_json()["held"] is False
+
+
+def test_with_the_setting_off_a_ban_catches_the_address_alone(client, post, app):
+    with app.app_context():
+        settings(comment_flood_seconds=0, comment_moderation="nobody", ban_plus_addresses=False)
+        ban(BanKind.EMAIL, "user@example.com")
+    response = comment_as(client, post, "user+x@example.com")
+    assert response.status_code == 201 and response.get_json()["held"] is False
+    assert comment_as(client, post, "user@example.com").status_code == 403
+
+
+def test_the_plus_address_setting_is_on_the_discussion_screen(app, client):
+    sign_in_admin(client, make_user(app, "mod@example.com", admin=True))
+    html = client.get("/admin/settings").get_data(as_text=True)
+    assert '<input checked id="ban_plus_addresses" name="ban_plus_addresses" type="checkbox"' \
+        in html  # on by default
+    assert "+tag variants" in html
+    token = csrf_token(client, "/admin/settings")
+    form = {"close_comments_days_old": "14", "comment_moderation": "unknown",
+            "comment_max_links": "2", "thread_comments_depth": "5", "comments_per_page": "50",
+            "default_comments_page": "newest", "comment_order": "asc",
+            "comment_flood_seconds": "15", "ban_action": "refuse", "csrf_token": token}
+    assert client.post("/admin/settings", data=form).status_code == 303  # unticked: off
+    with app.app_context():
+        assert get_setting("ban_plus_addresses") is False
+    form["ban_plus_addresses"] = "y"
+    assert client.post("/admin/settings", data=form).status_code == 303
+    with app.app_context():
+        assert get_setting("ban_plus_addresses") is True

@@ -108,6 +108,9 @@ class DiscussionForm(FlaskForm):
     ban_action = SelectField("A banned author's comment is", choices=[
         SelectChoice("refuse", "refused with a polite message"),
         SelectChoice("hold", "silently held for moderation")])
+    ban_plus_addresses = BooleanField(
+        "A ban on an email address also catches its +tag variants "
+        "(user+anything@example.com counts as user@example.com)")
     moderation_notify = BooleanField("Email me whenever a comment is held for moderation")
 
 

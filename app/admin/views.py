@@ -345,7 +345,8 @@ SETTING_FIELDS = ("close_comments_for_old_posts", "close_comments_days_old", "co
                   "comment_max_links", "moderation_keys", "disallowed_keys",
                   "thread_comments_depth", "page_comments", "comments_per_page",
                   "default_comments_page", "comment_order", "require_name_email",
-                  "comment_flood_seconds", "ban_action", "moderation_notify")
+                  "comment_flood_seconds", "ban_action", "ban_plus_addresses",
+                  "moderation_notify")
 
 
 @bp.route("/settings", methods=["GET", "POST"])

@@ -9,8 +9,10 @@ from datetime import datetime
 import sqlalchemy as sa
 
 from app.extensions import db
+from app.limits import without_tag
 from app.models import User, utcnow
 from app.moderation.models import Ban, BanKind
+from app.settings import get_setting
 
 
 class InvalidBan(ValueError):
@@ -61,8 +63,12 @@ def add(kind: BanKind, value: str, *, reason: str = "", expires_at: datetime | N
 
 
 def find(email: str, user: User | None, ip: str) -> list[Ban]:
-    """The bans in force that catch this author."""
-    emails = sorted({e.lower() for e in (email, user.email if user is not None else "") if e})
+    """The bans in force that catch this author: by either email (and, with the
+    `ban_plus_addresses` setting, either one without its +tag), account or IP."""
+    given = {e.lower() for e in (email, user.email if user is not None else "") if e}
+    if given and get_setting("ban_plus_addresses"):
+        given |= {without_tag(e) for e in given}
+    emails = sorted(given)
     accounts = sorted({f"{a.provider}:{a.subject}" for a in user.accounts}) if user else []
     if not (emails or accounts or ip):
         return []
