@@ -246,22 +246,23 @@ def settle_spread(cluster: Cluster, readers: int) -> dict[str, int]:
         time.sleep(0.1)
 
 
-def post_until(cluster: Cluster, stop: threading.Event,
+def post_until(url: str, slugs: list[str], stop: threading.Event,
                posters: int = 6) -> tuple[Campaign, list[threading.Thread]]:
-    """*posters* threads posting through the balancer, half on the article, until *stop*."""
+    """*posters* threads posting to *url*, half on the first post, the rest spread over the
+    others, until *stop* is set."""
     campaign = Campaign(uuid.uuid4().hex[:8])
 
     def poster(p: int) -> None:
         session = requests.Session()
-        token = session.get(cluster.url + "/api/session", timeout=10).json()["csrf_token"]
+        token = session.get(url + "/api/session", timeout=10).json()["csrf_token"]
         n = 0
         while not stop.is_set():
             n += 1
-            slug = cluster.slugs[0] if n % 2 else cluster.slugs[1 + (p + n) % 4]
+            slug = slugs[0] if n % 2 or len(slugs) == 1 else slugs[1 + (p + n) % (len(slugs) - 1)]
             status: int | str
             try:
                 answer = session.post(
-                    f"{cluster.url}/api/posts/{slug}/comments", timeout=30,
+                    f"{url}/api/posts/{slug}/comments", timeout=30,
                     json={"comment": f"Load {campaign.tag} p{p} n{n}", "author": f"Poster {p}",
                           "email": f"poster{p}@load.example.com"}, headers={"X-CSRFToken": token})
                 status = answer.status_code
@@ -485,7 +486,7 @@ def test_a_rolling_restart_loses_nothing(cluster):
         before = {name: cluster.host_pids(name) for name in "ab"}
         mark = len(cluster.log_text())
         stop = threading.Event()
-        campaign, posters = post_until(cluster, stop)
+        campaign, posters = post_until(cluster.url, cluster.slugs, stop)
         try:
             time.sleep(1)
             cluster.process.send_signal(signal.SIGHUP)
