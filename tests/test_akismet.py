@@ -1,6 +1,7 @@
 """Akismet, as WordPress.com uses it, against a server on 127.0.0.1 that speaks Akismet's REST API
 (tests/akismet_server.py): what each comment sends, what each answer does to it, what happens
-when Akismet cannot answer, and what a moderator's verdict sends back."""
+when Akismet cannot answer, and what a moderator's verdict sends back. Then how the screen
+combines Akismet's verdict with the learned filter's."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from app.moderation.actions import Action, apply
 from app.moderation.models import Actor
 from app.settings import set_setting
 from app.spam import akismet as akismet_client
+from app.spam import filter as learned
 from tests.akismet_server import KEY, AkismetServer
 from tests.conftest import make_app, reset_database
 from tests.test_admin_helpers import csrf_token as admin_csrf
@@ -376,3 +378,109 @@ def test_without_a_key_akismet_is_never_asked(database_url, akismet):
     _moderate(admin, _last(app).id, "spam")
     assert akismet_client.get_client(app).join()
     assert akismet.calls == []
+
+
+# --- Akismet and the learned filter together ------------------------------------------------------
+# The learned filter's own learning is tested in its own tests; here its verdict is fixed (its
+# `classify` replaced) to show how the screen combines the two.
+
+SPAMMY = learned.Score(0.97, "spam", "learned filter: 97% spam")
+UNSURE = learned.Score(0.6, "unsure", "learned filter: unsure (60% spam)")
+HAMMY = learned.Score(0.02, "ham", "learned filter: 2% spam")
+
+
+@pytest.mark.parametrize(("akismet_says", "filter_says", "status", "reasons"), [
+    ("false", None, CommentStatus.APPROVED, None),
+    ("false", HAMMY, CommentStatus.APPROVED, None),
+    ("false", SPAMMY, CommentStatus.SPAM, ["learned filter: 97% spam"]),
+    ("false", UNSURE, CommentStatus.PENDING, ["learned filter: unsure (60% spam)"]),
+    ("true", HAMMY, CommentStatus.SPAM, ["Akismet: spam"]),
+    ("true", SPAMMY, CommentStatus.SPAM, ["Akismet: spam", "learned filter: 97% spam"]),
+    ("true", UNSURE, CommentStatus.SPAM, ["Akismet: spam", "learned filter: unsure (60% spam)"]),
+    ("down", None, CommentStatus.PENDING, ["spam check unavailable"]),
+    ("down", SPAMMY, CommentStatus.SPAM, ["spam check unavailable", "learned filter: 97% spam"]),
+])
+def test_either_saying_spam_is_spam(app, client, akismet, monkeypatch, akismet_says, filter_says,
+                                    status, reasons):
+    if akismet_says == "down":
+        akismet.broken = (500, "Internal Server Error")
+    else:
+        akismet.verdict = akismet_says
+    asked = []
+    monkeypatch.setattr(learned, "classify", lambda **fields: asked.append(fields) or filter_says)
+
+    response = _post(client, "Some words.")
+
+    assert response.status_code == 201
+    assert _comment(app, response.json["comment"]["id"]) == (status, reasons)
+    assert asked == [{"content": "Some words.", "author": "Ayesha Khan",
+                      "email": "ayesha@example.com", "url": "https://ayesha.example.com",
+                      "ip": "198.51.100.23", "user_agent": BROWSER}]
+
+
+def test_a_failing_filter_holds_the_comment(app, client, monkeypatch, caplog):
+    def broken(**fields):
+        raise RuntimeError("model file missing")
+
+    monkeypatch.setattr(learned, "classify", broken)
+    response = _post(client, "Some words.")
+    assert response.status_code == 201 and response.json["held"] is True
+    assert _comment(app, response.json["comment"]["id"]) == (CommentStatus.PENDING,
+                                                             ["spam check unavailable"])
+    assert "model file missing" in caplog.text
+
+
+def test_moderator_verdicts_teach_the_filter_in_the_transaction(app, client, admin, monkeypatch):
+    taught = []
+    monkeypatch.setattr(learned, "learn", lambda **fields: taught.append(
+        (fields["content"], fields["spam"], db.session().in_transaction())))
+    configure(app, comment_moderation="everyone")
+    first = _post(client, "Held for a moderator.").json["comment"]["id"]
+    second = _post(client, "Another one.").json["comment"]["id"]
+    _moderate(admin, first, "approve")  # ham
+    _moderate(admin, second, "spam")  # spam
+    _moderate(admin, second, "unspam")  # ham
+    _moderate(admin, first, "unapprove")  # no verdict
+    _moderate(admin, first, "trash")  # no verdict
+    assert taught == [("Held for a moderator.", False, True), ("Another one.", True, True),
+                      ("Another one.", False, True)]
+
+
+def test_the_real_filter_learns_from_moderators_and_then_catches_spam(app, client, admin):
+    """End to end with the learned filter itself (Akismet passing everything): it has no opinion
+    until moderators have judged enough of each class, then its verdict puts spam in Spam."""
+    configure(app, comment_moderation="everyone")
+    for i in range(learned.MIN_EXAMPLES):
+        spam = client.post(API, json={"author": f"Pharmacy {i}", "email": f"rx{i}@pills.example",
+                                      "url": f"http://pills{i}.example",
+                                      "comment": f"Buy cheap pills online, no prescription "
+                                                 f"http://pills{i}.example/buy offer {i}"},
+                           headers={"X-CSRFToken": csrf_token(client)}).json["comment"]["id"]
+        ham = _post(client, f"Peace between neighbours matters; talk number {i} in Karachi "
+                            f"and Moscow was long overdue.").json["comment"]["id"]
+        assert _comment(app, spam)[1] == ["every comment is held"]  # no opinion yet
+        _moderate(admin, spam, "spam")
+        _moderate(admin, ham, "approve")
+    with app.app_context():
+        assert learned.stats().ready
+
+    caught = client.post(API, json={"author": "Pharmacy 99", "email": "rx99@pills.example",
+                                    "url": "http://pills99.example",
+                                    "comment": "Buy cheap pills online, no prescription "
+                                               "http://pills99.example/buy offer 99"},
+                         headers={"X-CSRFToken": csrf_token(client)})
+    assert caught.status_code == 201 and caught.json["held"] is True
+    status, reasons = _comment(app, caught.json["comment"]["id"])
+    assert status == CommentStatus.SPAM and reasons[0].startswith("learned filter:")
+
+
+def test_a_rolled_back_verdict_teaches_the_filter_nothing(app, client):
+    comment_id = _post(client, "Still here.").json["comment"]["id"]
+    with app.app_context():
+        before = learned.stats().spam
+        apply(db.session.get(Comment, comment_id), Action.SPAM, Actor(None, "test"))
+        db.session.rollback()
+        assert learned.stats().spam == before
+        apply(db.session.get(Comment, comment_id), Action.SPAM, Actor(None, "test"))
+        db.session.commit()
+        assert learned.stats().spam == before + 1

@@ -3,7 +3,7 @@
 The admin screens, the links in moderator mail and the command line call these; callers commit,
 once. Changes go through the comment gate (app/comments/service.py), so approvals, edits and
 removals reach live readers, mail and the page window as any other change does. A moderator's
-Spam, Not Spam and Approve are verdicts Akismet hears of (`_teach`).
+Spam, Not Spam and Approve are verdicts the spam checks learn from (`_teach`).
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from app.models import Comment, CommentStatus, Post
 from app.moderation.models import Actor, AuditAction, AuditEntry, CommentRevision
 from app.moderation.screen import SPAM_CHECK_UNAVAILABLE
 from app.spam import akismet
+from app.spam import filter as learned
 
 
 class Action(enum.Enum):
@@ -115,10 +116,10 @@ def apply(comment: Comment, action: Action, actor: Actor) -> bool:
 def _teach(comment: Comment, action: Action, before: CommentStatus) -> None:
     """A moderator's verdict, for the spam checks: Spam is spam; Approve and Not Spam are ham.
 
-    Akismet hears, after the commit and off this thread, what it asks to hear (as WordPress's
-    Akismet plugin tells it): every Spam (submit-spam), and ham for a comment leaving Spam or
-    held because Akismet could not be asked (submit-ham); approving a comment Akismet already
-    passed tells it nothing new.
+    The learned filter learns every verdict, in this transaction. Akismet hears, after the commit
+    and off this thread, what it asks to hear (as WordPress's Akismet plugin tells it): every
+    Spam (submit-spam), and ham for a comment leaving Spam or held because Akismet could not be
+    asked (submit-ham); approving a comment Akismet already passed tells it nothing new.
     """
     if action is Action.SPAM:
         spam = True
@@ -126,6 +127,8 @@ def _teach(comment: Comment, action: Action, before: CommentStatus) -> None:
         spam = False
     else:
         return
+    learned.learn(content=comment.content, author=comment.author_name, email=comment.author_email,
+                  url=comment.author_url, ip=comment.ip, user_agent=comment.user_agent, spam=spam)
     if spam or before is CommentStatus.SPAM or SPAM_CHECK_UNAVAILABLE in (comment.hold_reasons or ()):
         akismet.report(comment, spam=spam)
 

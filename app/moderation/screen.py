@@ -4,12 +4,15 @@ Spam, dropped or refused.
 `screen()` is the one place the comment service asks. It applies, in WordPress's order, to
 everyone but an admin: bans (ours), the disallowed keywords (→ trash), the honeypot (a filled
 one → dropped), Akismet when AKISMET_KEY is set (spam → Spam; "discard" → dropped; no verdict →
-held), and the hold rules (everyone held, too many links, moderation keywords, first comment)
-(→ pending). Every rule that fired is recorded on the comment and shown in the moderation queue.
+held), the learned filter (spam → Spam; unsure → held), and the hold rules (everyone held, too
+many links, moderation keywords, first comment) (→ pending). Either spam check saying spam puts
+the comment in Spam. Every rule that fired is recorded on the comment and shown in the
+moderation queue.
 """
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -20,6 +23,9 @@ from app.models import Comment, CommentStatus, Post, User
 from app.moderation import bans, rules
 from app.settings import get_setting
 from app.spam import akismet
+from app.spam import filter as learned
+
+log = logging.getLogger(__name__)
 
 BANNED_MESSAGE = ("Sorry, your comment could not be accepted. "
                   "If you think this is a mistake, please contact the site owner.")
@@ -91,8 +97,9 @@ def screen(post: Post, draft: Draft, user: User | None, ip: str, user_agent: str
 
 
 def _spam_checks(post: Post, draft: Draft, ip: str, user_agent: str) -> Verdict:
-    """Akismet's verdict: spam is spam (and its "discard" drops the comment); when it cannot say
-    (unavailable) the comment is held, by giving a reason."""
+    """Akismet's and the learned filter's verdict. Either saying spam is spam (and Akismet's
+    "discard" drops the comment at once); a check that cannot say (Akismet unavailable) or is
+    unsure holds it, by giving a reason."""
     spam, reasons = False, []
     if akismet.enabled():
         try:
@@ -108,6 +115,17 @@ def _spam_checks(post: Post, draft: Draft, ip: str, user_agent: str) -> Verdict:
             if answer == akismet.SPAM:
                 spam = True
                 reasons.append(AKISMET_SPAM)
+    try:
+        score = learned.classify(content=draft.content, author=draft.author, email=draft.email,
+                                 url=draft.url, ip=ip, user_agent=user_agent)
+    except Exception:  # a broken filter must not lose the comment (nor 500): held, and logged
+        log.exception("the learned filter failed; the comment is held")
+        score = None
+        if SPAM_CHECK_UNAVAILABLE not in reasons:
+            reasons.append(SPAM_CHECK_UNAVAILABLE)
+    if score is not None and score.verdict in ("spam", "unsure"):
+        spam = spam or score.verdict == "spam"
+        reasons.append(score.reason)
     if spam:
         return Verdict(CommentStatus.SPAM, reasons)
     return Verdict(CommentStatus.PENDING if reasons else CommentStatus.APPROVED, reasons)
