@@ -111,6 +111,20 @@ def table(results: dict) -> str:
                      f"p99 {row['p99_ms']:.0f} ms, missed {row['missed']}, "
                      f"{row['kib_per_idle_reader']:.1f} KiB/idle reader | | "
                      f"{'p99 < 250 ms' if row['readers'] == 5000 else ''} |")
+    for name, row in r.get("cluster", {}).items():
+        if "skipped" in row:
+            lines.append(f"| cluster ({name}) | skipped: {row['skipped']} | | |")
+            continue
+        hosts, cpu = row["readers_per_host"], row["cpu_us_per_delivery"]
+        lines.append(f"| cluster, {row['readers']:,} readers via HAProxy ({hosts['a']:,} + "
+                     f"{hosts['b']:,} on 2 hosts × 1 worker) | p50 {row['p50_ms']:.0f} ms, "
+                     f"p99 {row['p99_ms']:.0f} ms, missed {row['missed']}, "
+                     f"{row['kib_per_idle_reader_hosts']:.1f} + "
+                     f"{row['kib_per_idle_reader_haproxy']:.1f} KiB/idle reader (hosts + HAProxy"
+                     f"{', ' + str(row['balancers']) + ' processes' if row['balancers'] > 1 else ''}"
+                     f"); CPU per delivery: hosts {cpu['hosts']:.0f} µs, HAProxy "
+                     f"{cpu['haproxy']:.0f} µs, reading process {cpu['reader']:.0f} µs | | "
+                     f"p99 < 250 ms |")
     for row in r.get("growth", {}).values():
         lines.append(f"| growth, {row['comments']:,} comments | {row['page_ms']:.1f} ms, "
                      f"{row['queries']} SQL queries, {row['bytes']:,} bytes | | queries constant |")
@@ -120,13 +134,19 @@ def table(results: dict) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--only", nargs="*",
-                        default=["reading", "posting", "live", "growth", "spam"])
+                        default=["reading", "posting", "live", "cluster", "growth", "spam"])
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--live-sizes", type=int, nargs="*", default=[100, 1000, 5000])
     parser.add_argument("--live-posts", type=int, default=10)
     parser.add_argument("--growth-sizes", type=int, nargs="*", default=[10, 100, 1000, 10000])
+    parser.add_argument("--cluster-readers", type=int, default=10000)
+    parser.add_argument("--postgres-url",
+                        default="postgresql+psycopg://postgres@127.0.0.1:5432/postgres",
+                        help="where the cluster benchmark creates (and drops) its database")
+    parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/0",
+                        help="the cluster benchmark's Redis (its keys under a prefix of its own)")
     parser.add_argument("--database-url", default=None,
                         help="Parley's database (default: a fresh SQLite file per benchmark)")
     parser.add_argument("--no-spam-filter", action="store_true",
@@ -155,6 +175,12 @@ def main() -> None:
             print("live …", flush=True)
             results["live"] = live.run(tmp, sizes=args.live_sizes, posts=args.live_posts,
                                        database_url=args.database_url)
+        if "cluster" in args.only:
+            from bench import cluster
+            print("cluster …", flush=True)
+            results["cluster"] = cluster.run(tmp, readers=args.cluster_readers,
+                                             posts=args.live_posts, postgres_url=args.postgres_url,
+                                             redis_url=args.redis_url)
         if "growth" in args.only:
             from bench import growth
             print("growth …", flush=True)
