@@ -198,3 +198,36 @@ def test_the_author_edits_their_comment_in_place(browser, site):
     other.goto(server.url + PERMALINK)
     other.wait_for_selector("#comments[data-live=open]")
     assert other.locator(".comment-edit-link").count() == 0
+
+
+def test_a_page_refused_a_stream_tries_again_and_misses_nothing(browser, tmp_path):
+    """Over LIVE_MAX_STREAMS_PER_IP the stream is refused (429) and the browser's EventSource
+    gives up for good: the page starts a new stream 30 s later, from the last event it saw."""
+    app = make_app(f"sqlite:///{tmp_path / 'cap.db'}", LIVE_HEARTBEAT_SECONDS=2,
+                   LIVE_MAX_STREAMS_PER_IP=1)
+    reset_database(app)
+    with app.app_context():
+        from app.commands import seed_article
+
+        seed_article()
+    configure(app, comment_moderation="nobody", comment_flood_seconds=0)
+    with LiveServer(app) as server:
+        first = browser.new_context().new_page()
+        first.goto(server.url + PERMALINK)
+        first.wait_for_selector("#comments[data-live=open]")
+        second = browser.new_context().new_page()
+        second.clock.install()
+        second.goto(server.url + PERMALINK)
+        second.wait_for_selector("#comments[data-live=retrying]")
+        first.close()  # its slot is free again
+        writer = app.test_client()
+        token = writer.get("/api/session").json["csrf_token"]
+        assert writer.post("/api/posts/pakistan-russia-agree-to-bury-the-hatchet/comments",
+                           json={"comment": "Posted while the page waited.", "author": "Hina",
+                                 "email": "hina@example.com"},
+                           headers={"X-CSRFToken": token}).status_code == 201
+        second.clock.fast_forward(31_000)
+        second.wait_for_selector("#comments[data-live=open]", timeout=5000)
+        second.wait_for_selector("text=Posted while the page waited.", timeout=5000)
+    with app.app_context():
+        db.engine.dispose()

@@ -262,7 +262,9 @@ SPEC = {
                 "responses": {"200": {"description": "An event stream",
                                       "content": {"text/event-stream": {"schema": {
                                           "type": "string"}}}},
-                              **_errors(400, 404, 503)},
+                              **_errors(400, 404, 429, 503, e429=(
+                                  "This client already holds LIVE_MAX_STREAMS_PER_IP streams "
+                                  "(`Retry-After` says when to try again)"))},
             },
         },
         "/api/comments/{id}": {

@@ -340,10 +340,14 @@
   });
 
   /* --- live updates: Server-Sent Events, resumed from the last event id --- */
+  var lastSeen = null;  // the last event id received: where a new stream starts
   function listen() {
     if (!window.EventSource) return;
-    var last = section.getAttribute("data-last-event-id") || "0";
+    var last = lastSeen || section.getAttribute("data-last-event-id") || "0";
     var source = new EventSource("/api/posts/" + encodeURIComponent(slug) + "/live?last_event_id=" + last);
+    ["comment.created", "comment.updated", "comment.removed", "likes", "count"].forEach(function (kind) {
+      source.addEventListener(kind, function (event) { if (event.lastEventId) lastSeen = event.lastEventId; });
+    });
     source.addEventListener("comment.created", function (event) {
       var comment = JSON.parse(event.data);
       var shown = $("li-comment-" + comment.id);
@@ -380,7 +384,16 @@
     source.addEventListener("message", function () {});
     section.setAttribute("data-live", "connecting");
     source.addEventListener("open", function () { section.setAttribute("data-live", "open"); });
-    source.addEventListener("error", function () { section.setAttribute("data-live", "reconnecting"); });
+    source.addEventListener("error", function () {
+      if (source.readyState !== EventSource.CLOSED) {  // the browser reconnects by itself
+        section.setAttribute("data-live", "reconnecting");
+        return;
+      }
+      // Refused (too many streams from this address: 429, or the server was down): the browser
+      // gives up for good, so start a new stream a little later, from the last event seen.
+      section.setAttribute("data-live", "retrying");
+      window.setTimeout(listen, 30000);
+    });
   }
 
   /* --- avatars: an offline or blocked Gravatar falls back to a local silhouette --- */
