@@ -128,6 +128,8 @@ for _provider in PROVIDERS:
 
 # Not Parley's settings: read by scripts/serve (with the README's defaults) ...
 SERVE = {"HOST": "127.0.0.1", "PORT": "8000", "WORKERS": "1"}
+# ... by scripts/cluster (which reads HOST, PORT and WORKERS too) ...
+CLUSTER = {"HOST_A_PORT": "8001", "HOST_B_PORT": "8002"}
 # ... and by the test suite.
 SUITE = {"TEST_DATABASE_URL", "TEST_REDIS_URL"}
 
@@ -169,6 +171,11 @@ def test_each_documented_variable_changes_the_app_config(name, environment, monk
         assert f"{name}=${{{name}:-{SERVE[name]}}}" in serve
         command = serve[serve.index("exec .venv/bin/gunicorn"):]
         assert f"${name}" in command, f"scripts/serve reads {name} but does not pass it on"
+        return
+    if name in CLUSTER:
+        cluster = (ROOT / "scripts" / "cluster").read_text()
+        assert f"{name}=${{{name}:-{CLUSTER[name]}}}" in cluster
+        assert cluster.count(f"${name}") > 1, f"scripts/cluster reads {name} but never uses it"
         return
     if name in SUITE:
         assert f'os.environ.get("{name}")' in (ROOT / "tests" / "conftest.py").read_text()
