@@ -25,6 +25,7 @@ import urllib.error
 import uuid
 from pathlib import Path
 
+import aiohttp
 import redis
 import sqlalchemy as sa
 import uvloop
@@ -202,6 +203,41 @@ def stop(process: subprocess.Popen) -> None:
 
 # --- the measurement ---------------------------------------------------------------------------
 
+async def _post_burst(url: str, slug: str, posters: int, seconds: float, hosts: list[int],
+                      balancers: list[int]) -> dict:
+    """*posters* posting through the balancer for *seconds* (no reader connected): accepted
+    posts per second, and the hosts' and HAProxy's CPU per accepted post."""
+    accepted = 0
+    statuses: dict[int, int] = {}
+
+    async def poster(p: int, deadline: float) -> None:
+        nonlocal accepted
+        async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as session:
+            async with session.get(f"{url}/api/session") as response:
+                token = (await response.json())["csrf_token"]
+            n = 0
+            while time.monotonic() < deadline:
+                n += 1
+                body = {"comment": f"Burst p{p} n{n}: the talks went further than anyone "
+                                   "expected.", "author": f"Poster {p}",
+                        "email": f"poster{p}@load.example.com"}
+                async with session.post(f"{url}/api/posts/{slug}/comments", json=body,
+                                        headers={"X-CSRFToken": token}) as response:
+                    await response.read()
+                    statuses[response.status] = statuses.get(response.status, 0) + 1
+                    accepted += response.status == 201
+
+    cpu = (cpu_seconds(hosts), cpu_seconds(balancers))
+    started = time.monotonic()
+    await asyncio.gather(*(poster(p, started + seconds) for p in range(posters)))
+    elapsed = time.monotonic() - started
+    used = (cpu_seconds(hosts) - cpu[0], cpu_seconds(balancers) - cpu[1])
+    return {"posters": posters, "seconds": round(elapsed, 1), "statuses": statuses,
+            "per_second": accepted / elapsed,
+            "hosts_cpu_ms_per_post": used[0] / max(accepted, 1) * 1000,
+            "haproxy_cpu_ms_per_post": used[1] / max(accepted, 1) * 1000}
+
+
 async def _measure(url: str, slug: str, readers: int, posts: int, sockets: list[str],
                    hosts: dict[str, list[int]], balancers: list[int]) -> dict:
     loop = asyncio.get_running_loop()
@@ -320,6 +356,8 @@ def run(tmp: Path, *, readers: int = 10000, posts: int = 10,
         for host in ("A", "B"):  # load each host's app before its memory is read
             common.get(f"http://127.0.0.1:{env[f'HOST_{host}_PORT']}{common.PERMALINK}")
         result = uvloop.run(_measure(url, common.SLUG, readers, posts, sockets, hosts, haproxy))
+        all_hosts = [pid for pids in hosts.values() for pid in pids]
+        result["posting"] = uvloop.run(_post_burst(url, common.SLUG, 16, 6, all_hosts, haproxy))
         result["balancers"] = len(sockets)
         result["haproxy_maxconn"] = maxconn
     except (OSError, RuntimeError, urllib.error.URLError) as exc:
@@ -338,9 +376,12 @@ def run(tmp: Path, *, readers: int = 10000, posts: int = 10,
         client.close()
     if "skipped" in result:
         return skipped(readers, result["skipped"])
+    posting = result["posting"]
     print(f"  cluster {readers:>5} readers over {result['readers_per_host']} via "
           f"{result['balancers']} HAProxy: p50 {result['p50_ms']:.0f} ms "
-          f"p99 {result['p99_ms']:.0f} ms missed {result['missed']}", flush=True)
+          f"p99 {result['p99_ms']:.0f} ms missed {result['missed']}; posting "
+          f"{posting['per_second']:.0f}/s, hosts {posting['hosts_cpu_ms_per_post']:.2f} ms CPU "
+          f"per post", flush=True)
     return {f"cluster_{readers}": result}
 
 

@@ -125,6 +125,11 @@ def table(results: dict) -> str:
                      f"); CPU per delivery: hosts {cpu['hosts']:.0f} µs, HAProxy "
                      f"{cpu['haproxy']:.0f} µs, reading process {cpu['reader']:.0f} µs | | "
                      f"p99 < 250 ms |")
+        post = row["posting"]
+        lines.append(f"| cluster, posting through HAProxy ({post['posters']} posters, on "
+                     f"PostgreSQL) | {post['per_second']:.0f}/s, "
+                     f"{post['hosts_cpu_ms_per_post']:.2f} ms hosts' CPU/post, "
+                     f"{post['haproxy_cpu_ms_per_post']:.2f} ms HAProxy's | | |")
     for row in r.get("growth", {}).values():
         lines.append(f"| growth, {row['comments']:,} comments | {row['page_ms']:.1f} ms, "
                      f"{row['queries']} SQL queries, {row['bytes']:,} bytes | | queries constant |")
