@@ -151,12 +151,65 @@ def run(tmp: Path | None = None) -> dict:
                           "us_p99": costs[int(len(costs) * 0.99)] * 1e6,
                           "us_max": costs[-1] * 1e6, "verdicts_on_training_data": verdicts}
     result["learn_ms_per_verdict"] = learn_seconds / len(comments) * 1000
+    result["posting_in_process"] = posting_cost(tmp or Path("/tmp"))
     result["sklearn"] = _sklearn_reference(comments, THRESHOLDS)
     return result
 
 
+def posting_cost(tmp: Path, posts: int = 250, rounds: int = 4) -> dict:
+    """What the filter adds to posting, without a server or the machine's other load in the way:
+    comments posted through the JSON API with Flask's test client, CPU time per post, on two
+    databases alike but for the filter (taught as the posting bench teaches it, and empty: no
+    opinion, so nothing is classified), alternately in *rounds*."""
+    from app import create_app
+    from app.commands import seed_article
+    from app.extensions import db
+    from app.settings import set_setting
+
+    apps = {}
+    for name in ("trained", "empty"):
+        app = create_app({"SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp / f'spam-post-{name}.db'}",
+                          "SECRET_KEY": "bench", "LOG_LEVEL": "WARNING",
+                          "RATELIMIT_ENABLED": False}, config_name="development")
+        with app.app_context():
+            db.drop_all()
+            db.create_all()
+            seed_article()
+            set_setting("comment_flood_seconds", 0)
+            set_setting("comment_moderation", "nobody")
+            db.session.commit()
+            db.session.remove()
+        if name == "trained":
+            teach_posting_site(app)
+        apps[name] = app
+    cpu: dict[str, list[float]] = {"trained": [], "empty": []}
+    statuses: dict[str, dict[str, int]] = {"trained": {}, "empty": {}}
+    for round_ in range(rounds):
+        for name, app in apps.items():
+            client = app.test_client()
+            token = client.get("/api/session").json["csrf_token"]
+            started = time.process_time()
+            for i in range(posts):
+                tag = f"{name}x{round_}-p{i % 32}-{i}"
+                response = client.post(
+                    "/api/posts/pakistan-russia-agree-to-bury-the-hatchet/comments",
+                    json={"comment": f"Benchmark comment {tag}", "author": f"Poster p{i % 32}",
+                          "email": f"p{i % 32}@bench.example.com"},
+                    headers={"X-CSRFToken": token, "User-Agent": "Python/3.11 aiohttp/3.9"})
+                status = (response.json.get("comment") or {}).get("status", response.status_code)
+                statuses[name][str(status)] = statuses[name].get(str(status), 0) + 1
+            cpu[name].append((time.process_time() - started) / posts * 1000)
+    for app in apps.values():
+        with app.app_context():
+            db.session.remove()
+            db.engine.dispose()
+    trained, untrained = statistics.median(cpu["trained"]), statistics.median(cpu["empty"])
+    return {"ms_per_post_trained": trained, "ms_per_post_empty": untrained,
+            "rounds": cpu, "statuses": statuses, "added_pct": (trained / untrained - 1) * 100}
+
+
 def summary(result: dict) -> str:
-    f, c = result["filter"], result["classify"]
+    f, c, p = result["filter"], result["classify"], result["posting_in_process"]
     t = result["thresholds"]
     lines = [f"  corpus: {result['corpus']['comments']} comments, {result['corpus']['spam']} spam; "
              f"{f['folds']}-fold",
@@ -164,7 +217,10 @@ def summary(result: dict) -> str:
              f"{f['precision']:.3f}, recall (to Spam) {f['recall']:.3f}, caught (Spam or held) "
              f"{f['caught']:.3f}, real comments to Spam {f['false_spam']:.4f}, held {f['held']:.4f}",
              f"  classify(): median {c['us_median']:.0f} µs, p99 {c['us_p99']:.0f} µs, max "
-             f"{c['us_max']:.0f} µs per call; learn(): {result['learn_ms_per_verdict']:.2f} ms"]
+             f"{c['us_max']:.0f} µs per call; learn(): {result['learn_ms_per_verdict']:.2f} ms",
+             f"  posting in-process (test client, CPU per post, median of rounds): filter trained "
+             f"{p['ms_per_post_trained']:.2f} ms, empty {p['ms_per_post_empty']:.2f} ms "
+             f"({p['added_pct']:+.1f} %); statuses {p['statuses']}"]
     for threshold, row in result["filter_at"].items():
         ref = (result["sklearn"] or {}).get("at", {}).get(threshold)
         ref_text = (f" | scikit-learn MultinomialNB: precision {ref['precision']:.3f}, recall "
@@ -177,11 +233,6 @@ def summary(result: dict) -> str:
     return "\n".join(lines)
 
 
-if __name__ == "__main__":
-    import tempfile
-
-    with tempfile.TemporaryDirectory() as directory:
-        print(summary(run(Path(directory))))
 
 
 def teach_posting_site(app) -> dict:
@@ -203,3 +254,10 @@ def teach_posting_site(app) -> dict:
         db.session.commit()
         db.session.remove()
     return {"corpus": taught, "site_history": 50}
+
+
+if __name__ == "__main__":
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as directory:
+        print(summary(run(Path(directory))))

@@ -134,7 +134,7 @@ def test_a_site_with_far_more_spam_than_real_comments_does_not_spam_real_ones():
     """Most sites learn many times more spam than real comments. With each class's raw counts,
     every word spam has used and real comments have not pushed towards Spam, and at five spam
     to one real comment cross-validation sent every real comment of the public corpus to Spam;
-    scaled to the same total, 1.5 %."""
+    scaled to the mean of the two totals 1.5 % (3 of 200); scaled to the smaller one, none."""
     corpus = load_corpus()
     rng = random.Random(5)
     sample = [c for c in corpus if c["spam"]] + rng.sample([c for c in corpus if not c["spam"]], 200)
@@ -142,7 +142,8 @@ def test_a_site_with_far_more_spam_than_real_comments_does_not_spam_real_ones():
     examples = [(c["spam"], learned.features(**fields(c))) for c in sample]
     found = learned.evaluate([s for s, _ in examples], learned.cross_validate(examples), 10)
     assert (found.spam, found.ham) == (1005, 200)
-    assert found.false_spam <= 0.02 and found.caught >= 0.9, found
+    assert found.false_spam <= 0.005, found
+    assert found.caught >= 0.85, found  # the rest still needs a moderator
 
 
 def test_a_spam_comment_posted_goes_to_spam_with_the_filters_reason(app, client):
@@ -265,8 +266,8 @@ def test_flask_spam_train_rebuilds_from_imported_statuses_and_stats_says_what_it
         in result.output
     result = runner.invoke(args=["spam", "stats"])
     assert "Learned: 13 approved and 10 spam comments" in result.output
-    assert "It classifies new comments: P(spam) ≥ 0.99 goes to Spam, ≥ 0.5 is held." \
-        in result.output
+    assert f"It classifies new comments: P(spam) ≥ {learned.SPAM_AT:g} goes to Spam, " \
+           f"≥ {learned.UNSURE_AT:g} is held." in result.output
     assert "Too little history to cross-validate: 13 approved and 10 spam comments stored; " \
            "it needs at least 20 of each." in result.output
 
