@@ -202,7 +202,8 @@ def _idle(before: list[int], after: list[int]) -> tuple[float, float]:
 
 @dataclass(eq=False)
 class Meter:
-    """What the posting cost: the server's workers' CPU, PostgreSQL's, the machine's idle time."""
+    """What the posting cost: the server's workers' CPU, PostgreSQL's, the posters' own (this
+    process: what the machine's cores also had to find), the machine's idle time."""
 
     server: common.Server
     postgres: PostgresCpu | None
@@ -210,11 +211,13 @@ class Meter:
 
     def start(self) -> None:
         self._cpu, self._machine = self.server.worker_cpu_seconds(), _cpu_times()
+        self._own = sum(os.times()[:2])
         if self.postgres is not None:
             self.postgres.start()
 
     def stop(self) -> None:
         self.figures["cpu_s"] = self.server.worker_cpu_seconds() - self._cpu
+        self.figures["client_cpu_s"] = sum(os.times()[:2]) - self._own
         self.figures["pg_cpu_s"] = self.postgres.stop() if self.postgres is not None else None
         self.figures["idle_pct"], self.figures["iowait_pct"] = _idle(self._machine, _cpu_times())
 
@@ -303,6 +306,7 @@ def _combined(case: Case, rounds: list[dict]) -> dict:
         "p50_ms": lat[len(lat) // 2] * 1000, "p99_ms": lat[int(len(lat) * 0.99)] * 1000,
         "max_ms": lat[-1] * 1000,
         "cpu_ms_per_post": per_post("cpu_s"), "pg_cpu_ms_per_post": per_post("pg_cpu_s"),
+        "client_cpu_ms_per_post": per_post("client_cpu_s"),
         "idle_pct": sum(r["idle_pct"] for r in rounds) / len(rounds),
         "iowait_pct": sum(r["iowait_pct"] for r in rounds) / len(rounds),
         "accounting": {**{k: sum(a[k] for a in accounts) for k in
@@ -489,7 +493,8 @@ def run(tmp: Path, *, workers: int, seconds: float, cases=CASES,
             heard = (f" readers exact={readers['exact']} ({readers['received']} received, "
                      f"{readers['connections']} connections)" if readers else "")
             print(f"  {case.name:<17} {result['per_second']:>8.1f}/s "
-                  f"CPU/post: workers {result['cpu_ms_per_post']:.2f}{pg_cpu} ms; "
+                  f"CPU/post: workers {result['cpu_ms_per_post']:.2f}{pg_cpu}, posters "
+                  f"{result['client_cpu_ms_per_post']:.2f} ms; "
                   f"idle {result['idle_pct']:.0f} % "
                   f"rounds {result['rounds']} {result['status']} "
                   f"stored exact={result['accounting']['exact']} "
