@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 import hashlib
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -22,6 +22,9 @@ from app.words import format_comment_date, local_time
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 class UTCDateTime(sa.types.TypeDecorator):
@@ -276,6 +279,14 @@ class Comment(db.Model):
     @property
     def author_link(self) -> str:
         return commenter_link(self.author_url, self.user.profile_url if self.user else None)
+
+    @property
+    def stamp(self) -> int:
+        """When this comment was made, in whole milliseconds: with its id, what names THIS
+        comment in a cookie or a signed link. An id alone can come back (SQLite gives a deleted
+        last row's id to the next one), and must then grant nothing over the newcomer."""
+        made = self.created_at if self.created_at is not None else utcnow()
+        return (made - _EPOCH) // timedelta(milliseconds=1)
 
     @property
     def website(self) -> str:

@@ -28,10 +28,12 @@ def same_origin() -> bool:
 MODERATION_HASH = Purpose("moderation-hash", None)
 
 
-def moderation_hash(comment_id: int) -> str:
-    """The signed value WordPress puts in `?unapproved=ID&moderation-hash=…` links."""
-    return fingerprint(MODERATION_HASH, str(comment_id))
+def moderation_hash(comment_id: int, stamp: int) -> str:
+    """The signed value WordPress puts in `?unapproved=ID&moderation-hash=…` links: of the id and
+    when the comment was made (`Comment.stamp`), so it shows nothing of a later comment that is
+    given the same id."""
+    return fingerprint(MODERATION_HASH, f"{comment_id}:{stamp}")
 
 
-def check_moderation_hash(comment_id: int, value: str) -> bool:
-    return check_fingerprint(MODERATION_HASH, str(comment_id), value)
+def check_moderation_hash(comment_id: int, stamp: int, value: str) -> bool:
+    return check_fingerprint(MODERATION_HASH, f"{comment_id}:{stamp}", value)

@@ -6,8 +6,9 @@ from datetime import timedelta
 
 import sqlalchemy as sa
 
+from app.comments import service
 from app.extensions import db
-from app.models import Comment
+from app.models import Comment, utcnow
 from tests.test_article import PERMALINK
 from tests.test_comments import GUEST, api_post, configure, csrf_token
 
@@ -56,13 +57,11 @@ def test_someone_else_cannot_edit_or_delete_it(app, client):
         assert db.session.get(Comment, comment_id).content == "Mine to fix"
 
 
-def test_the_window_closes(app, client):
+def test_the_window_closes(app, client, monkeypatch):
     configure(app, comment_moderation="nobody")
     comment_id = own(client)["comment"]["id"]
-    with app.app_context():
-        comment = db.session.get(Comment, comment_id)
-        comment.created_at = comment.created_at - timedelta(minutes=16)
-        db.session.commit()
+    later = utcnow() + timedelta(minutes=16)  # sixteen minutes on
+    monkeypatch.setattr(service, "utcnow", lambda: later)
     response = client.put(f"/api/comments/{comment_id}", json={"comment": "too late"},
                           headers={"X-CSRFToken": csrf_token(client)})
     assert response.status_code == 403
@@ -92,3 +91,23 @@ def test_author_can_delete_within_the_window(app, client):
         assert db.session.get(Comment, comment_id) is None
     assert client.delete(f"/api/comments/{comment_id}",
                          headers={"X-CSRFToken": csrf_token(client)}).status_code == 404
+
+
+def test_a_deleted_comments_id_given_to_another_grants_its_old_author_nothing(app, client):
+    """SQLite gives a deleted last row's id to the next comment. The browser that wrote the
+    deleted one keeps its cookie (and its no-JS link): neither may touch the newcomer's comment."""
+    configure(app, comment_moderation="nobody", comment_flood_seconds=0)
+    first = own(client, "Mine, soon taken back")["comment"]["id"]
+    assert client.delete(f"/api/comments/{first}",
+                         headers={"X-CSRFToken": csrf_token(client)}).status_code == 204
+    other = app.test_client()
+    second = own(other, "Someone else's words")["comment"]["id"]
+    with app.app_context():
+        reused = db.session.get(Comment, second).id == first
+    response = client.put(f"/api/comments/{second}", json={"comment": "hijacked"},
+                          headers={"X-CSRFToken": csrf_token(client)})
+    assert response.status_code == 403
+    assert client.get("/api/session?post=pakistan-russia-agree-to-bury-the-hatchet").json["mine"] == []
+    with app.app_context():
+        assert db.session.get(Comment, second).content == "Someone else's words"
+    assert reused or app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql")

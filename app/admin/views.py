@@ -498,7 +498,7 @@ def mail_action(token: str):
     except BadLink as bad:
         return render_template("admin/mail_confirm.html", problem=str(bad)), 400
     comment = db.session.get(Comment, claim.comment_id)
-    if comment is None:
+    if comment is None or comment.stamp != claim.stamp:  # deleted (its id may be another's now)
         return render_template("admin/mail_confirm.html",
                                problem="That comment has been deleted."), 410
     form = EmptyForm()

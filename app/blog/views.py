@@ -26,10 +26,12 @@ def _held_from_link(post: Post) -> Comment | None:
         comment_id = int(request.args.get("unapproved", ""))
     except ValueError:
         return None
-    if not check_moderation_hash(comment_id, request.args.get("moderation-hash", "")):
+    if not 0 < comment_id < 2**31:  # a row id (a 32-bit column on PostgreSQL)
         return None
     comment = db.session.get(Comment, comment_id)
     if comment is None or comment.post_id != post.id or comment.status != CommentStatus.PENDING:
+        return None
+    if not check_moderation_hash(comment_id, comment.stamp, request.args.get("moderation-hash", "")):
         return None
     return comment
 

@@ -17,7 +17,7 @@ from flask_wtf.csrf import generate_csrf
 from app import live
 from app.comments import service
 from app.comments.cookies import (
-    my_comment_ids,
+    my_comments,
     remember_commenter,
     remember_mine,
     remembered_commenter,
@@ -94,7 +94,7 @@ def create_comment(slug: str):
     if user is None:
         remember_commenter(response, comment.author_name, comment.author_email,
                            comment.author_url, bool(data.get("remember")))
-    remember_mine(response, submitted.signed_id)  # a dropped comment's: an id no comment has
+    remember_mine(response, submitted.signed_id, comment.stamp)  # dropped: an id no comment has
     return response
 
 
@@ -151,12 +151,12 @@ def session_state():
     slug = request.args.get("post", "")
     post = db.session.scalar(db.select(Post).where(Post.slug == slug)) if slug else None
     held, mine = [], []
-    ids = my_comment_ids()
+    ids = my_comments()
     if post is not None and ids:
-        rows = db.session.scalars(db.select(Comment).where(
+        rows = [c for c in db.session.scalars(db.select(Comment).where(
             Comment.id.in_(ids), Comment.post_id == post.id,
             Comment.status.in_([CommentStatus.PENDING, CommentStatus.APPROVED])
-        ).order_by(Comment.id)).all()
+        ).order_by(Comment.id)) if ids[c.id] == c.stamp]
         held = [_with_html(c) for c in rows if c.status == CommentStatus.PENDING]
         mine = [{"id": c.id, "content": c.content, "editable_until": until.isoformat()}
                 for c in rows if (until := service.editable_until(c)) is not None]
@@ -181,7 +181,7 @@ def _own_comment(comment_id: int) -> Comment:
     comment = db.session.get(Comment, comment_id) if comment_id <= service.MAX_ID else None
     if comment is None or comment.status not in (CommentStatus.PENDING, CommentStatus.APPROVED):
         abort(404, description="There is no such comment.")
-    if comment_id not in my_comment_ids():
+    if my_comments().get(comment_id) != comment.stamp:
         abort(403, description="Only the browser that posted this comment can change it.")
     if service.editable_until(comment) is None:
         minutes = get_setting("comment_edit_minutes")

@@ -55,12 +55,17 @@ def remember_commenter(response: Response, author: str, email: str, url: str,
         response.delete_cookie(COMMENTER_COOKIE, httponly=True, samesite="Lax")
 
 
-def my_comment_ids() -> list[int]:
-    """The comments this browser wrote (the latest MINE_MAX of them)."""
+def my_comments() -> dict[int, int]:
+    """The comments this browser wrote (the latest MINE_MAX of them): id → stamp (when each was
+    made, `Comment.stamp`). A comment is this browser's only if both match: an id alone can be
+    given again to someone else's comment after the first was deleted."""
     data = _load(MINE_COOKIE, MINE)
-    return [i for i in data if isinstance(i, int)] if isinstance(data, list) else []
+    if not isinstance(data, list):
+        return {}
+    return {pair[0]: pair[1] for pair in data if isinstance(pair, list) and len(pair) == 2
+            and all(isinstance(n, int) and not isinstance(n, bool) for n in pair)}
 
 
-def remember_mine(response: Response, comment_id: int) -> None:
-    ids = [i for i in my_comment_ids() if i != comment_id][-(MINE_MAX - 1):] + [comment_id]
-    _set(response, MINE_COOKIE, ids, MINE)
+def remember_mine(response: Response, comment_id: int, stamp: int) -> None:
+    kept = [[i, s] for i, s in my_comments().items() if i != comment_id][-(MINE_MAX - 1):]
+    _set(response, MINE_COOKIE, [*kept, [comment_id, stamp]], MINE)

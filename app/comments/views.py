@@ -34,7 +34,8 @@ def _target(post: Post, submitted: service.Submitted) -> str:
     if comment.status == CommentStatus.APPROVED:
         return f"{comment_url(comment)}#{anchor}"
     return post_url(post, unapproved=comment.id,
-                    **{"moderation-hash": moderation_hash(submitted.signed_id)}) + f"#{anchor}"
+                    **{"moderation-hash": moderation_hash(submitted.signed_id, comment.stamp)}
+                    ) + f"#{anchor}"
 
 
 @bp.post("/posts/<slug>/comments")
@@ -69,7 +70,8 @@ def post_form(slug: str):
     if comment.user_id is None:
         remember_commenter(response, comment.author_name, comment.author_email,
                            comment.author_url, bool(form["wp-comment-cookies-consent"]))
-    remember_mine(response, submitted.signed_id)  # a dropped comment's: an id no comment has
+    # a dropped comment's: an id no comment has
+    remember_mine(response, submitted.signed_id, submitted.comment.stamp)
     return response
 
 

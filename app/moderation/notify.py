@@ -36,20 +36,22 @@ class LinkClaim:
     action: str
     status: str  # the comment's state when the mail was sent: the link acts only on that state
     recipient: str
+    stamp: int  # when the comment was made (Comment.stamp): a later comment with its id is another
 
 
 def sign_link(comment: Comment, action: str, recipient: str) -> str:
     if action not in MAIL_ACTIONS:
         raise ValueError(action)
     return sign(MAIL_LINK, {"c": comment.id, "a": action, "s": comment.status.value,
-                            "r": recipient})
+                            "r": recipient, "t": comment.stamp})
 
 
 def read_link(token: str) -> LinkClaim:
     """The claim in *token*, or BadLink."""
     data: Any = unsign(MAIL_LINK, token, max_age=current_app.config["MODERATION_LINK_MAX_AGE"])
     try:
-        claim = LinkClaim(int(data["c"]), str(data["a"]), str(data["s"]), str(data["r"]))
+        claim = LinkClaim(int(data["c"]), str(data["a"]), str(data["s"]), str(data["r"]),
+                          int(data["t"]))
     except (KeyError, TypeError, ValueError):
         raise BadLink("This link is not valid.") from None
     if claim.action not in MAIL_ACTIONS:
