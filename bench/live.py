@@ -27,7 +27,8 @@ class Reader(asyncio.Protocol):
         self.request = (f"GET {path} HTTP/1.1\r\nHost: {host}\r\nAccept: text/event-stream\r\n"
                         f"Connection: keep-alive\r\n\r\n").encode()
         self.connected = asyncio.get_running_loop().create_future()
-        self.marks = marks  # nonce -> list of arrival times
+        self.marks = marks  # nonce -> list of arrival times, one per reader
+        self.seen: set[str] = set()  # the nonces this reader has had (an event names it twice)
         self.buffer = b""
         self.transport = None
 
@@ -45,7 +46,10 @@ class Reader(asyncio.Protocol):
             end = self.buffer.find(b"-end", start)
             if end < 0:
                 break
-            self.marks.setdefault(self.buffer[start:end].decode(), []).append(now)
+            nonce = self.buffer[start:end].decode()
+            if nonce not in self.seen:  # the text and the list item both carry it: count it once
+                self.seen.add(nonce)
+                self.marks.setdefault(nonce, []).append(now)
             self.buffer = self.buffer[end + 4:]
         if len(self.buffer) > 65536:
             self.buffer = self.buffer[-256:]
