@@ -45,6 +45,7 @@ def _spam_rows(r: dict) -> list[str]:
     if not found:
         return []
     f, c, t = found["filter"], found["classify"], found["thresholds"]
+    p = found["posting_in_process"]
     post = r.get("posting", {})
     trained = not (r.get("settings") or {}).get("no_spam_filter")
     posting = (ratio(post["parley_32"]["per_second"], post["isso_32"]["per_second"])
@@ -56,8 +57,9 @@ def _spam_rows(r: dict) -> list[str]:
             f"{t['unsure_at']} | precision {f['precision']:.1%}, recall {f['recall']:.1%}; spam "
             f"caught (Spam or held) {f['caught']:.1%}; real comments to Spam "
             f"{f['false_spam']:.2%}, held {f['held']:.2%}; classify() {c['us_median']:.0f} µs "
-            f"median, {c['us_p99']:.0f} µs p99 | {posting} | caught ≥ 90 %, real to Spam ≤ 2 %, "
-            "≤ 1 ms per post |"]
+            f"median, {c['us_p99']:.0f} µs p99; posting in-process {p['ms_per_post_trained']:.2f} "
+            f"ms CPU/post trained, {p['ms_per_post_empty']:.2f} empty ({p['added_pct']:+.1f} %) | "
+            f"{posting} | caught ≥ 90 %, real to Spam ≤ 2 %, ≤ 1 ms per post |"]
     ref = found.get("sklearn")
     if ref:
         at = ref["at"].get(str(t["spam_at"]))

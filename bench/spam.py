@@ -160,7 +160,7 @@ def posting_cost(tmp: Path, posts: int = 250, rounds: int = 4) -> dict:
     """What the filter adds to posting, without a server or the machine's other load in the way:
     comments posted through the JSON API with Flask's test client, CPU time per post, on two
     databases alike but for the filter (taught as the posting bench teaches it, and empty: no
-    opinion, so nothing is classified), alternately in *rounds*."""
+    opinion, so nothing is classified), one post to each in turn."""
     from app import create_app
     from app.commands import seed_article
     from app.extensions import db
@@ -184,28 +184,34 @@ def posting_cost(tmp: Path, posts: int = 250, rounds: int = 4) -> dict:
         apps[name] = app
     cpu: dict[str, list[float]] = {"trained": [], "empty": []}
     statuses: dict[str, dict[str, int]] = {"trained": {}, "empty": {}}
-    for round_ in range(rounds):
-        for name, app in apps.items():
-            client = app.test_client()
-            token = client.get("/api/session").json["csrf_token"]
+    clients = {}
+    for name, app in apps.items():
+        client = clients[name] = app.test_client()
+        token = client.get("/api/session").json["csrf_token"]
+        client.environ_base["HTTP_X_CSRFTOKEN"] = token
+    # One post to each in turn, each timed alone: the machine's drift falls on both alike.
+    for i in range(posts * rounds):
+        for name, client in clients.items():
+            tag = f"{name}x-p{i % 32}-{i}"
             started = time.process_time()
-            for i in range(posts):
-                tag = f"{name}x{round_}-p{i % 32}-{i}"
-                response = client.post(
-                    "/api/posts/pakistan-russia-agree-to-bury-the-hatchet/comments",
-                    json={"comment": f"Benchmark comment {tag}", "author": f"Poster p{i % 32}",
-                          "email": f"p{i % 32}@bench.example.com"},
-                    headers={"X-CSRFToken": token, "User-Agent": "Python/3.11 aiohttp/3.9"})
-                status = (response.json.get("comment") or {}).get("status", response.status_code)
-                statuses[name][str(status)] = statuses[name].get(str(status), 0) + 1
-            cpu[name].append((time.process_time() - started) / posts * 1000)
+            response = client.post(
+                "/api/posts/pakistan-russia-agree-to-bury-the-hatchet/comments",
+                json={"comment": f"Benchmark comment {tag}", "author": f"Poster p{i % 32}",
+                      "email": f"p{i % 32}@bench.example.com"},
+                headers={"User-Agent": "Python/3.11 aiohttp/3.9"})
+            cpu[name].append((time.process_time() - started) * 1000)
+            status = (response.json.get("comment") or {}).get("status", response.status_code)
+            statuses[name][str(status)] = statuses[name].get(str(status), 0) + 1
     for app in apps.values():
         with app.app_context():
             db.session.remove()
             db.engine.dispose()
-    trained, untrained = statistics.median(cpu["trained"]), statistics.median(cpu["empty"])
-    return {"ms_per_post_trained": trained, "ms_per_post_empty": untrained,
-            "rounds": cpu, "statuses": statuses, "added_pct": (trained / untrained - 1) * 100}
+    # the first posts load each app's model and warm its caches: left out of both
+    trained = statistics.fmean(cpu["trained"][posts // 5:])
+    untrained = statistics.fmean(cpu["empty"][posts // 5:])
+    return {"ms_per_post_trained": trained, "ms_per_post_empty": untrained, "posts": len(cpu["empty"]),
+            "median_ms": {name: statistics.median(times) for name, times in cpu.items()},
+            "statuses": statuses, "added_pct": (trained / untrained - 1) * 100}
 
 
 def summary(result: dict) -> str:
@@ -218,7 +224,7 @@ def summary(result: dict) -> str:
              f"{f['caught']:.3f}, real comments to Spam {f['false_spam']:.4f}, held {f['held']:.4f}",
              f"  classify(): median {c['us_median']:.0f} µs, p99 {c['us_p99']:.0f} µs, max "
              f"{c['us_max']:.0f} µs per call; learn(): {result['learn_ms_per_verdict']:.2f} ms",
-             f"  posting in-process (test client, CPU per post, median of rounds): filter trained "
+             f"  posting in-process (test client, mean CPU per post): filter trained "
              f"{p['ms_per_post_trained']:.2f} ms, empty {p['ms_per_post_empty']:.2f} ms "
              f"({p['added_pct']:+.1f} %); statuses {p['statuses']}"]
     for threshold, row in result["filter_at"].items():
