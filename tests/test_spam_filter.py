@@ -298,3 +298,20 @@ def test_odd_fields_are_classified_and_learned_without_error(app, fields):
         learned.learn(**fields, spam=True)
         db.session.commit()
         assert learned.stats().spam == learned.MIN_EXAMPLES + 1
+
+
+def test_a_worker_forgets_a_model_emptied_under_it(app, database_url):
+    """The model's tables emptied (by hand, or a backup from before it learned put back): every
+    worker has no opinion again, within REFRESH_SECONDS, instead of classifying with what it
+    had read."""
+    other = make_app(database_url)
+    teach(app, learned.MIN_EXAMPLES, learned.MIN_EXAMPLES)
+    assert verdict(other, CLEAR_SPAM).verdict == "spam"
+    with app.app_context():
+        for table in ("spam_examples", "spam_features", "spam_filter"):
+            db.session.execute(sa.text(f"DELETE FROM {table}"))
+        db.session.commit()
+    deadline = time.monotonic() + learned.REFRESH_SECONDS + 3
+    while verdict(other, CLEAR_SPAM) is not None and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert verdict(other, CLEAR_SPAM) is None

@@ -21,8 +21,8 @@ Until it has learned `MIN_EXAMPLES` comments of each class, it has no opinion (N
 Where the model lives: in the database (app/spam/models.py), so that every worker and host
 shares it. Each worker keeps the counts in two arrays and looks at the model's version at most
 every `REFRESH_SECONDS` (one small query, never one per post), reading only the buckets that
-changed since; the worker that learned looks again at once. Classifying is an array read and two
-logarithms per feature: tens of microseconds, no query, no network.
+changed since; the worker that learned looks again at once. Classifying is two array reads and a
+logarithm per feature: tens of microseconds, no query, no network.
 """
 
 from __future__ import annotations
@@ -58,7 +58,7 @@ UNSURE_AT = 0.2  # … and from which it is held
 REFRESH_SECONDS = 2.0  # how often a worker looks at the model's version
 ALPHA = 1.0  # Laplace smoothing
 MIN_HISTORY = 2 * MIN_EXAMPLES  # stored comments of each class `stats()` needs to cross-validate
-HISTORY_LIMIT = 20_000  # the most recent stored comments of each class `stats()` and `train()` read
+HISTORY_LIMIT = 20_000  # the most recent stored comments of each class `stats()` cross-validates on
 
 _STATE = SpamFilterState.__table__
 _FEATURES = SpamFeature.__table__
@@ -270,9 +270,13 @@ class _Model:
             with db.engine.connect() as conn:
                 self.checked = time.monotonic()
                 state = conn.execute(sa.select(_STATE).where(_STATE.c.id == 1)).first()
-                if state is None or state.version == self.version:
+                if state is None:  # nothing learned (or the tables emptied under it)
+                    self.counts, self.version = Counts(0), -1
                     return
-                if state.rebuilt > self.version or self.version < 0:
+                if state.version == self.version:
+                    return
+                # Read it all after a rebuild, or when the version went back (a restored backup).
+                if state.rebuilt > self.version or state.version < self.version or self.version < 0:
                     counts, since = Counts(), None
                 else:
                     counts, since = self.counts, self.version
