@@ -6,6 +6,7 @@ once they confirm it from the mail (one like per email), after which their brows
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import sqlalchemy as sa
@@ -102,16 +103,14 @@ def like(slug: str):
             _record_change(post, +1)
             db.session.commit()
         return {**_state(post), "liked": True}
-    data = request.get_json(silent=True)
-    if not isinstance(data, dict):
-        return error_response(400, "Send your email as JSON to like this post.", error="bad_json")
-    try:
-        email = validate_email(str(data.get("email", "")).strip(),
-                               check_deliverability=False).normalized.lower()
-    except EmailNotValidError:
-        return error_response(400, "Please enter a valid email address.",
-                              fields={"email": "Please enter a valid email address."})
-    name = str(data.get("name", "") or "").strip()[:245]
+    data = _json_object()
+    if data is None:
+        return error_response(400, "Send your email as a JSON object to like this post.",
+                              error="bad_json")
+    email, name, errors = _guest(data)
+    if errors:
+        return error_response(400, errors.get("email") or f"name: {errors['name']}",
+                              error="invalid", fields=errors)
     existing = db.session.scalar(sa.select(Like).where(Like.post_id == post.id, Like.email == email))
     if existing is not None and existing.confirmed_at is not None:
         return {**_state(post), "liked": False, "pending": False,
@@ -137,6 +136,54 @@ def unlike(slug: str):
     _record_change(post, -1)
     db.session.commit()
     return {**_state(post), "liked": False}
+
+
+def _json_object() -> dict | None:
+    """The request's body as a JSON object, or None for anything else (as the comments API's
+    `_json_object`: `[[[[…` nested 100,000 deep fits in 256 KiB and raises RecursionError)."""
+    try:
+        data = request.get_json(silent=True)
+    except RecursionError:
+        return None
+    return data if isinstance(data, dict) else None
+
+
+# What the OpenAPI document says a guest's like is: the columns' lengths, counted before
+# trimming; text PostgreSQL can store (no NUL, no lone surrogate from a "\ud800" escape).
+_LIMITS = {"email": Like.__table__.c.email.type.length, "name": Like.__table__.c.name.type.length}
+_NOT_TEXT = re.compile("[\x00\ud800-\udfff]")
+
+
+def _guest(data: dict) -> tuple[str, str, dict[str, str]]:
+    """A guest's normalised email and trimmed name from *data*, and a message per bad field."""
+    errors: dict[str, str] = {}
+    email = _text(data, "email", errors)
+    name = _text(data, "name", errors)
+    if "email" not in errors:
+        try:
+            email = validate_email(email, check_deliverability=False).normalized.lower()
+        except EmailNotValidError:
+            errors["email"] = ("Please enter a valid email address." if email
+                               else "Please enter your email address.")
+        else:
+            if len(email) > _LIMITS["email"]:  # normalising can lengthen a non-ASCII address
+                errors["email"] = f"This is too long: at most {_LIMITS['email']} characters."
+    return email, name, errors
+
+
+def _text(data: dict, field: str, errors: dict[str, str]) -> str:
+    """*field* of *data*, trimmed; "" with a message in *errors* when it is not a JSON string
+    that fits its column (surrounding whitespace counted) and PostgreSQL can store."""
+    value, limit = data.get(field, ""), _LIMITS[field]
+    if not isinstance(value, str):
+        errors[field] = "Must be text."
+    elif len(value) > limit:
+        errors[field] = f"This is too long: at most {limit:,} characters, not {len(value):,}."
+    elif _NOT_TEXT.search(value):
+        errors[field] = "This contains characters that are not text (a NUL or a broken Unicode escape)."
+    else:
+        return value.strip()
+    return ""
 
 
 def _send_confirmation(like: Like, post: Post) -> None:

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import re
 
+import pytest
 import sqlalchemy as sa
 
 from app.extensions import db
-from app.models import Event, User
+from app.models import Event, Like, User
 from tests.smtp import body
 from tests.test_comments import csrf_token
 from tests.test_subscriptions import settle
@@ -77,3 +78,82 @@ def test_a_guest_like_counts_once_confirmed_by_mail(mailbox):
     assert stranger.delete(LIKES, headers={"X-CSRFToken": csrf_token(stranger)}).status_code == 404
     assert client.delete(LIKES, headers={"X-CSRFToken": token}).json["count"] == 3
     assert client.get(link[:-2] + "xx").status_code == 400  # a tampered link
+
+
+def stored_likes(app):
+    with app.app_context():
+        return db.session.execute(sa.select(Like.email, Like.name).order_by(Like.id)).all()
+
+
+BIG_BODY = "x" * (256 * 1024 + 1)  # one byte over MAX_CONTENT_LENGTH
+
+
+@pytest.mark.parametrize("body, field, message", [
+    ('{"email": "x\\u0000@example.com"}', "email", "not text"),
+    ('{"email": 5}', "email", "Must be text."),
+    ('{"email": null}', "email", "Must be text."),
+    ('{"email": ["guest@example.com"]}', "email", "Must be text."),
+    ('{}', "email", "Please enter your email address."),
+    ('{"email": "  "}', "email", "Please enter your email address."),
+    ('{"email": "not an address"}', "email", "Please enter a valid email address."),
+    # 101 characters: the column holds 100 (SQLite kept it whole; PostgreSQL answered an
+    # unnamed 400)
+    ('{"email": "%s@example.com"}' % ("a" * 89), "email", "at most 100 characters"),
+    # a name that was not text was stored as its Python repr ("{}", "[1]", "None")
+    ('{"email": "guest@example.com", "name": {}}', "name", "Must be text."),
+    ('{"email": "guest@example.com", "name": [1]}', "name", "Must be text."),
+    ('{"email": "guest@example.com", "name": null}', "name", "Must be text."),
+    # a NUL was stored on SQLite and an unnamed 400 on PostgreSQL; a lone surrogate was a 500
+    ('{"email": "guest@example.com", "name": "A\\u0000B"}', "name", "not text"),
+    ('{"email": "guest@example.com", "name": "\\ud800"}', "name", "not text"),
+    # 246 characters were cut to 245 without a word
+    ('{"email": "guest@example.com", "name": "%s"}' % ("n" * 246), "name", "at most 245"),
+])
+def test_a_guests_bad_field_is_a_400_naming_it(mailbox, body, field, message):
+    app, inbox = mailbox
+    client = app.test_client()
+    response = client.post(LIKES, data=body, content_type="application/json",
+                           headers={"X-CSRFToken": csrf_token(client)})
+    assert response.status_code == 400, response.json
+    assert response.json["error"] == "invalid" and set(response.json["fields"]) == {field}
+    assert message in response.json["fields"][field] and message in response.json["message"]
+    settle(app)
+    assert stored_likes(app) == [] and inbox.messages == []
+
+
+@pytest.mark.parametrize("body", ["[" * 100_000, "[1]", '"guest@example.com"', "null", "{",
+                                  "email=guest@example.com", ""])
+def test_a_body_that_is_not_a_json_object_is_a_400(mailbox, body):
+    """`[[[[…` nested 100,000 deep (it fits in 256 KiB) was a 500."""
+    app, inbox = mailbox
+    client = app.test_client()
+    response = client.post(LIKES, data=body, content_type="application/json",
+                           headers={"X-CSRFToken": csrf_token(client)})
+    assert response.status_code == 400
+    assert response.json["error"] == "bad_json" and "JSON object" in response.json["message"]
+    settle(app)
+    assert stored_likes(app) == [] and inbox.messages == []
+
+
+def test_a_guest_likes_with_a_name_at_the_limit_trimmed(mailbox):
+    app, inbox = mailbox
+    client = app.test_client()
+    name = "N" * 243
+    response = client.post(LIKES, json={"email": " Guest@Example.com\t", "name": f" {name} "},
+                           headers={"X-CSRFToken": csrf_token(client)})
+    assert response.status_code == 202
+    assert stored_likes(app) == [("guest@example.com", name)]
+    settle(app)
+    assert len(inbox.to("guest@example.com")) == 1
+
+
+def test_a_body_too_large_is_a_413_and_changes_nothing(app, client):
+    """Even on DELETE, whose body is read only for a CSRF token."""
+    sign_in(app, client)
+    token = csrf_token(client)
+    assert client.post(LIKES, headers={"X-CSRFToken": token}).json["count"] == 4
+    for method in (client.post, client.delete):
+        response = method(LIKES, data=BIG_BODY, content_type="application/json",
+                          headers={"X-CSRFToken": token})
+        assert response.status_code == 413 and response.json["error"] == "request_entity_too_large"
+    assert client.get(LIKES).json["count"] == 4
