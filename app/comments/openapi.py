@@ -1,12 +1,13 @@
-"""The JSON API, described as OpenAPI 3.0 (served at /api/openapi.json).
+"""The JSON API, described as OpenAPI 3.0 (served at /api/openapi.json): comments, the reader's
+session, the live stream, and the Like button (app/likes.py).
 
 The document is exact, and tests/test_openapi.py holds it to that with Schemathesis's full set
 of checks: a request it calls valid is accepted (or refused for what the site's state decides:
-403 closed or banned, 404 no such post or comment, 409 a duplicate or a reply to a comment that
-is not there, 429 too fast), one it calls invalid is refused with 400 (413 when too large), and
+403 closed or banned, 404 no such post, comment or like, 409 a duplicate or a reply to a comment
+that is not there, 429 too fast), one it calls invalid is refused with 400 (413 when too large), and
 every status and field of every answer is listed. The JSON door (app/comments/api.py) checks each
 field's JSON type against this document; the lengths and patterns are the gate's own rules
-(app/comments/service.py), written out here.
+(app/comments/service.py; a like's, app/likes.py), written out here.
 """
 
 from __future__ import annotations
@@ -48,7 +49,9 @@ _LABEL = r"(?![A-Za-z0-9]{2}--)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
 _SPECIAL = "|".join(_any_case(name) for name in
                     ("arpa", "invalid", "localhost", "local", "onion", "test"))
 _TLD = rf"(?!(?:{_SPECIAL}){_W}*$)(?![A-Za-z0-9]{{2}}--)(?:[A-Za-z0-9][A-Za-z0-9-]{{0,61}})?[A-Za-z]"
-EMAIL_PATTERN = rf"^{_W}*(?:{_ATEXT}+(?:\.{_ATEXT}+)*@(?:{_LABEL}\.)+{_TLD})?{_W}*$"
+_ADDRESS = rf"{_ATEXT}+(?:\.{_ATEXT}+)*@(?:{_LABEL}\.)+{_TLD}"
+EMAIL_PATTERN = rf"^{_W}*(?:{_ADDRESS})?{_W}*$"  # a comment's: or nothing
+LIKE_EMAIL_PATTERN = rf"^{_W}*{_ADDRESS}{_W}*$"  # a like's: never nothing
 
 _TRIMMED = "Surrounding whitespace is trimmed (and counts towards the limit)."
 
@@ -157,6 +160,51 @@ _SESSION = {
     },
 }
 
+_LIKER = {
+    "type": "object",
+    "required": ["name", "avatar"],
+    "additionalProperties": False,
+    "properties": {"name": {"type": "string", "description": "Their account's name, or the name "
+                                                             "they liked with (else “A reader”)"},
+                   "avatar": {"type": "string", "description": "Their picture's address"}},
+}
+_LIKE = {
+    "type": "object",
+    "required": ["email"],
+    "description": "A guest's like, counted once they confirm it from the mail sent to `email` "
+                   "(one like per address). The mail goes only while the mail limits allow "
+                   "(per address and per client); the answer is the same either way. A "
+                   "signed-in reader's like counts at once and its body is not read (parley.js "
+                   "sends none). Other properties are ignored.",
+    "properties": {
+        "email": {"type": "string", "maxLength": 100, "pattern": LIKE_EMAIL_PATTERN,
+                  "description": "Never shown; its Gravatar is. Internationalised addresses are "
+                                 "accepted too. " + _TRIMMED},
+        "name": {"type": "string", "maxLength": 245, "pattern": TEXT_PATTERN,
+                 "description": "Shown as the liker's name once confirmed. " + _TRIMMED},
+    },
+}
+
+
+def _likes(liked: dict, **more: dict) -> dict:
+    """The post's likes as the page shows them, this reader's `liked`, and *more* fields."""
+    properties = {
+        "count": {"type": "integer", "minimum": 0, "description": "Confirmed likes in all"},
+        "text": {"type": "string", "description": "As the page says it (“3 bloggers like this.”)"},
+        "likers": {"type": "array", "maxItems": 12, "description": "The latest likers, newest first",
+                   "items": {"$ref": "#/components/schemas/Liker"}},
+        "liked": liked,
+        **more,
+    }
+    return {"type": "object", "required": list(properties), "additionalProperties": False,
+            "properties": properties}
+
+
+_LIKED = {"type": "boolean", "description": "This reader (signed in, or a guest in the browser "
+                                            "that confirmed) likes the post"}
+_PENDING = {"type": "boolean", "enum": [True], "description": "Awaiting the mail's confirmation"}
+_MESSAGE = {"type": "string", "description": "What to tell the reader"}
+
 _SLUG = {"name": "slug", "in": "path", "required": True, "schema": {"type": "string"}}
 _CSRF = {"name": "X-CSRFToken", "in": "header", "required": True, "schema": {"type": "string"},
          "description": "From GET /api/session (its session cookie too); without it, 400"}
@@ -167,10 +215,14 @@ _WHY = {
     403: "Not allowed",
     404: "No such post or comment",
     409: "In conflict with what is stored",
-    413: "The body is larger than 256 KiB",
+    413: "The body is larger than 256 KiB (a DELETE's too: the CSRF check reads it)",
     429: "Too many comments too quickly (`Retry-After` says how long to wait)",
     503: "The database is briefly unavailable (`Retry-After` says when to try again)",
 }
+
+
+_NUL_SLUG = ("A slug with a NUL in it, which PostgreSQL cannot hold (`invalid`; on SQLite there "
+             "is no such post)")
 
 
 def _errors(*codes: int, **why: str) -> dict:
@@ -292,9 +344,49 @@ SPEC = {
                 "operationId": "deleteOwnComment",
                 "summary": "Delete one's own comment (same browser, within the edit window)",
                 "responses": {"204": {"description": "Deleted"},
-                              **_errors(400, 403, 404, 503,
+                              **_errors(400, 403, 404, 413, 503,
                                         e403="Another browser's comment, or the edit window "
                                              "has passed")},
+            },
+        },
+        "/api/posts/{slug}/likes": {
+            "get": {
+                "operationId": "showLikes",
+                "summary": "The post's likes, its latest likers, and whether this reader likes it",
+                "parameters": [_SLUG],
+                "responses": {"200": _json(_likes(_LIKED), "The likes"),
+                              **_errors(400, 404, 503, e400=_NUL_SLUG, e404="No such post")},
+            },
+            "post": {
+                "operationId": "likePost",
+                "summary": "Like the post: at once when signed in, else once the mail is confirmed",
+                "parameters": [_SLUG, _CSRF],
+                "requestBody": {"required": True, "content": {"application/json": {
+                    "schema": {"$ref": "#/components/schemas/Like"}}}},
+                "responses": {
+                    "200": _json({"oneOf": [
+                        _likes({"type": "boolean", "enum": [True]}),
+                        _likes({"type": "boolean", "enum": [False]},
+                               pending={**_PENDING, "enum": [False]}, message=_MESSAGE),
+                    ]}, "Liked (signed in), or this email already likes the post (`pending` "
+                        "false)"),
+                    "202": _json(_likes({"type": "boolean", "enum": [False]}, pending=_PENDING,
+                                        message=_MESSAGE),
+                                 "A confirmation mail is on its way (unless the mail limits "
+                                 "hold it back, which the answer does not tell)"),
+                    **_errors(400, 404, 413, 503, e404="No such post"),
+                },
+            },
+            "delete": {
+                "operationId": "unlikePost",
+                "summary": "Take back this reader's like",
+                "parameters": [_SLUG, _CSRF],
+                "responses": {
+                    "200": _json(_likes({"type": "boolean", "enum": [False]}), "Unliked"),
+                    **_errors(400, 404, 413, 503,
+                              e404="No such post, or this reader does not like it (a guest: "
+                                   "not confirmed from this browser)"),
+                },
             },
         },
         "/api/session": {
@@ -307,10 +399,20 @@ SPEC = {
                                 "description": "A post's slug: its held comments"}],
                 "responses": {"200": _json({"$ref": "#/components/schemas/Session"},
                                            "Session state"),
-                              **_errors(503)},
+                              **_errors(400, 503, e400=_NUL_SLUG)},
+            },
+        },
+        "/api/openapi.json": {
+            "get": {
+                "operationId": "openapiDocument",
+                "summary": "This document",
+                "responses": {"200": _json({"type": "object",
+                                            "required": ["openapi", "info", "paths", "components"]},
+                                           "OpenAPI 3.0")},
             },
         },
     },
     "components": {"schemas": {"Error": _ERROR, "Comment": _COMMENT, "NewComment": _NEW_COMMENT,
-                               "EditComment": _EDIT, "Session": _SESSION}},
+                               "EditComment": _EDIT, "Session": _SESSION, "Like": _LIKE,
+                               "Liker": _LIKER}},
 }
