@@ -84,6 +84,17 @@ def _my_like(post: Post) -> Like | None:
                                                    Like.confirmed_at.is_not(None)))
 
 
+def _added(like: Like) -> bool:
+    """Store *like* unless the same like (post and account, or post and email) is stored
+    already, perhaps by a request running at the same moment (a double click): False then."""
+    try:
+        with db.session.begin_nested():
+            db.session.add(like)
+    except sa.exc.IntegrityError:
+        return False
+    return True
+
+
 @bp.get("/api/posts/<slug>/likes")
 def show(slug: str):
     """The post's like count, its latest likers, and whether this reader likes it."""
@@ -98,8 +109,8 @@ def like(slug: str):
     """Like the post: at once when signed in; after a confirmation mail for a guest."""
     post = Post.by_slug_or_404(slug)
     if current_user.is_authenticated:
-        if _my_like(post) is None:
-            db.session.add(Like(post_id=post.id, user_id=current_user.id, confirmed_at=utcnow()))
+        if _my_like(post) is None and _added(
+                Like(post_id=post.id, user_id=current_user.id, confirmed_at=utcnow())):
             _record_change(post, +1)
             db.session.commit()
         return {**_state(post), "liked": True}
@@ -117,8 +128,9 @@ def like(slug: str):
                 "message": "This email already likes this post."}
     if existing is None:
         existing = Like(post_id=post.id, email=email, name=name)
-        db.session.add(existing)
-        db.session.flush()
+        if not _added(existing):  # liked with this email a moment ago, by another request
+            existing = db.session.scalar(
+                sa.select(Like).where(Like.post_id == post.id, Like.email == email))
     db.session.commit()
     _send_confirmation(existing, post)
     return {**_state(post), "liked": False, "pending": True,

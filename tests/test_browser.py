@@ -7,6 +7,7 @@ import time
 import pytest
 
 from app.extensions import db
+from app.live import get_hub
 from tests.conftest import make_app, reset_database
 from tests.servers import LiveServer
 from tests.test_comments import configure
@@ -219,7 +220,10 @@ def test_a_page_refused_a_stream_tries_again_and_misses_nothing(browser, tmp_pat
         second.clock.install()
         second.goto(server.url + PERMALINK)
         second.wait_for_selector("#comments[data-live=retrying]")
-        first.close()  # its slot is free again
+        first.close()  # its slot is free again once the server sees the stream end
+        deadline = time.monotonic() + 10  # (at its next write: a heartbeat, every 2 s)
+        while get_hub(app).count() > 0 and time.monotonic() < deadline:
+            time.sleep(0.05)
         writer = app.test_client()
         token = writer.get("/api/session").json["csrf_token"]
         assert writer.post("/api/posts/pakistan-russia-agree-to-bury-the-hatchet/comments",

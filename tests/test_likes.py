@@ -157,3 +157,33 @@ def test_a_body_too_large_is_a_413_and_changes_nothing(app, client):
                           headers={"X-CSRFToken": token})
         assert response.status_code == 413 and response.json["error"] == "request_entity_too_large"
     assert client.get(LIKES).json["count"] == 4
+
+
+def test_two_likes_at_once_with_one_email_are_one_like(app, client, request):
+    """A double click, or two tabs: another request stores the same like between this one's
+    look-up and its insert. The unique constraint refuses the second row; the answer is the
+    one a pending like gets, not a 500, and one like is stored. (PostgreSQL: SQLite runs one
+    writer at a time, so its requests cannot interleave this way.)"""
+    if not app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql"):
+        pytest.skip("the interleaving needs two concurrent writers (PostgreSQL)")
+    from sqlalchemy.orm import Session
+
+    raced: list[bool] = []
+
+    def another_request_first(session, flush_context, instances):
+        if raced or not any(isinstance(o, Like) for o in session.new):
+            return
+        raced.append(True)
+        with db.engine.begin() as other:  # the other request, a moment earlier
+            post_id = other.execute(sa.text("SELECT id FROM posts LIMIT 1")).scalar()
+            other.execute(sa.insert(Like.__table__).values(
+                post_id=post_id, email="twice@example.com", name="First tab"))
+
+    sa.event.listen(Session, "before_flush", another_request_first)
+    request.addfinalizer(lambda: sa.event.remove(Session, "before_flush", another_request_first))
+    response = client.post(LIKES, json={"email": "twice@example.com", "name": "Second tab"},
+                           headers={"X-CSRFToken": csrf_token(client)})
+    assert raced and response.status_code == 202 and response.json["pending"] is True
+    with app.app_context():
+        assert db.session.scalar(sa.select(sa.func.count(Like.id)).where(
+            Like.email == "twice@example.com")) == 1
