@@ -8,6 +8,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
 from app import create_app
+from app.comments.content import render
 from app.extensions import db
 from app.models import text_digest
 from config import _instance_secret
@@ -71,6 +72,36 @@ def test_the_migrations_fill_in_what_existing_comments_need(database_url):
         rows = db.session.execute(sa.text("SELECT content, content_hash FROM comments")).all()
         assert len(rows) == 3 and all(digest == text_digest(text) for text, digest in rows)
         db.session.remove()
+    _empty_database(database_url)
+
+
+def test_the_upgrade_renders_stored_comments_again_with_todays_rules(database_url):
+    """HTML stored under the old rules hid the text after an unclosed <script> and kept a
+    javascript: cite; `flask db upgrade` makes it again from the stored text."""
+    _empty_database(database_url)
+    app = make_app(database_url)
+    cli = app.test_cli_runner()
+    assert cli.invoke(args=["db", "upgrade", "f3c8a1d6b2e4"]).exit_code == 0  # the one before
+    assert cli.invoke(args=["seed"]).exit_code == 0
+    old = {"a <script> b c d": "<p>a &lt;script&gt;</p>",
+           '<blockquote cite="javascript:alert(1)">quoted</blockquote>':
+               '<blockquote cite="javascript:alert(1)">quoted</blockquote>'}
+    with app.app_context():
+        for content, html in old.items():
+            db.session.execute(sa.text(
+                "INSERT INTO comments (post_id, author_name, author_email, author_url, content, "
+                "content_html, status, notify, ip, user_agent, created_at, updated_at) "
+                "SELECT id, 'A', '', '', :content, :html, 'approved', false, '', '', "
+                "published_at, published_at FROM posts"), {"content": content, "html": html})
+        db.session.commit()
+    assert cli.invoke(args=["db", "upgrade"]).exit_code == 0
+    with app.app_context():
+        stored = dict(db.session.execute(sa.text(
+            "SELECT content, content_html FROM comments")).all())
+        db.session.remove()
+    assert "b c d" in stored["a <script> b c d"]
+    assert "javascript" not in stored['<blockquote cite="javascript:alert(1)">quoted</blockquote>']
+    assert all(html == render(content) for content, html in stored.items())
     _empty_database(database_url)
 
 
