@@ -123,8 +123,9 @@ def _escape(text: str) -> str:
     return "".join(out)
 
 
-_HTTP_URL = re.compile(r"^https?://[^\s/?#]+[^\s]*$", re.IGNORECASE)
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+# http(s)://host…, with no white space or control character anywhere (one fullmatch: a page asks
+# it three times per comment, for the website, the profile link and the picture).
+_HTTP_URL = re.compile(r"https?://[^\s/?#\x00-\x1f\x7f]+[^\s\x00-\x1f\x7f]*", re.IGNORECASE)
 
 
 def http_url(url: str | None) -> str:
@@ -133,10 +134,10 @@ def http_url(url: str | None) -> str:
     The one check of a stored website address, whichever door it came in by (the form, the API,
     an import, a sign-in profile): `javascript:`, `data:` and the rest are never stored.
     """
-    url = (url or "").strip()
-    if not url or _CONTROL.search(url) or not _HTTP_URL.match(url):
+    if not url:
         return ""
-    return url
+    url = url.strip()
+    return url if _HTTP_URL.fullmatch(url) else ""
 
 
 def autop(text: str) -> str:
