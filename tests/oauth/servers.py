@@ -36,7 +36,7 @@ class NodeServer:
     """A Node script from tests/oauth that prints one JSON line once it listens on 127.0.0.1."""
 
     def __init__(self, script: str, *args: str, env: dict[str, str] | None = None,
-                 timeout: float = 20.0) -> None:
+                 timeout: float = 60.0) -> None:
         node = require_node()
         self.process = subprocess.Popen(
             [node, str(HERE / script), *args], cwd=HERE, stdout=subprocess.PIPE,
@@ -58,8 +58,17 @@ class NodeServer:
             if self.process.poll() is not None:
                 break
         selector.close()
+        exited = self.process.poll()
+        if exited is None:  # still starting: stop it, then read what it said
+            self.process.terminate()
+        try:
+            _, said = self.process.communicate(timeout=5)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            _, said = self.process.communicate()
         self.stop()
-        raise RuntimeError(f"{self.process.args[1]} did not start: {self.process.stderr.read()}")
+        why = f"exited with {exited}" if exited is not None else f"said nothing in {timeout:.0f} s"
+        raise RuntimeError(f"{self.process.args[1]} did not start ({why}): {said}")
 
     def post_next(self, **behaviour: Any) -> None:
         """Tell a mock provider what to answer next (see mock-provider.mjs)."""
